@@ -1,0 +1,153 @@
+"""``analyze()``: the one entry point of the static analyzer."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from costmodel.analysis.capture import eval_mode, module_calls, run_graph
+from costmodel.analysis.dispatch import run_dispatch
+from costmodel.analysis.errors import AnalysisError
+from costmodel.analysis.patterns import mark_channel_shuffles
+from costmodel.analysis.result import Analysis
+from costmodel.analysis.trace import (
+    _first_line,
+    _user_location,
+    raise_untraceable,
+    trace_with_fallback,
+)
+
+METHODS = ("auto", "fx", "dispatch")
+
+
+class UnknownOpWarning(UserWarning):
+    """A model contains ops the analyzer has no formula for (they are listed, not zeroed)."""
+
+
+def _normalise_shapes(input_shape: Any) -> list[tuple[int, ...]]:
+    shapes = [input_shape] if input_shape and isinstance(input_shape[0], int) else input_shape
+    out = []
+    for s in shapes:
+        if not all(isinstance(d, int) and d > 0 for d in s):
+            raise ValueError(
+                f"input shape {tuple(s)} must be positive integers, e.g. (1, 3, 32, 32)"
+            )
+        out.append(tuple(s))
+    return out
+
+
+def _inputs(input_shape: Any, example_inputs: Any, dtype: torch.dtype) -> tuple[Any, ...]:
+    if example_inputs is not None:
+        return (
+            tuple(example_inputs)
+            if isinstance(example_inputs, (tuple, list))
+            else (example_inputs,)
+        )
+    if input_shape is None:
+        raise ValueError("give input_shape=(N, C, H, W) or example_inputs=...")
+    # Real but tiny and uninitialised: only their shape and dtype matter; they are converted to
+    # meta tensors before anything runs.
+    return tuple(torch.empty(s, dtype=dtype) for s in _normalise_shapes(input_shape))
+
+
+def analyze(
+    model: nn.Module | str,
+    input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
+    *,
+    example_inputs: Any = None,
+    dtype: torch.dtype = torch.float32,
+    leaf_modules: Iterable[str | type] = (),
+    concrete_args: dict[str, Any] | None = None,
+    method: str = "auto",
+    name: str | None = None,
+) -> Analysis:
+    """Count MACs, FLOPs, bytes and parameters of every node of ``model`` on one input shape.
+
+    ``model`` is an nn.Module or a zoo spec string (``"mobilenetv2?width=0.5"``; its default input
+    shape is used when ``input_shape`` is None). Nothing is computed on real data: shapes are
+    propagated on meta tensors. ``method``: ``auto`` traces with torch.fx, makes any submodule fx
+    cannot trace a leaf, and falls back to dispatch-level capture when the model's own forward
+    cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
+    left exactly as it was (training flags are restored; nothing is attached to it).
+    """
+    if isinstance(model, str):
+        from costmodel.zoo import build
+        from costmodel.zoo import input_shape as spec_shape
+
+        name = name or model
+        input_shape = input_shape or (None if example_inputs is not None else spec_shape(model))
+        model = build(model)
+    if not isinstance(model, nn.Module):
+        raise TypeError(
+            f"analyze() needs a torch.nn.Module (or a zoo spec string), got {type(model).__name__}"
+            "; if you have a function that builds the model, call it first"
+        )
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    inputs = _inputs(input_shape, example_inputs, dtype)
+    leaf_list = list(leaf_modules)
+    leaf_paths = [m for m in leaf_list if isinstance(m, str)]
+    leaf_types = tuple(m for m in leaf_list if isinstance(m, type))
+    for p in leaf_paths:
+        try:
+            model.get_submodule(p)
+        except AttributeError:
+            raise ValueError(
+                f"leaf module {p!r} is not a submodule of {type(model).__name__}"
+            ) from None
+    notes: list[str] = []
+    with eval_mode(model):
+        gm, failures = None, []
+        if method != "dispatch":
+            gm, failures = trace_with_fallback(
+                model, leaf_paths, leaf_types, concrete_args, auto_leaf=method == "auto"
+            )
+        for f in failures[: len(failures) - (gm is None)]:
+            notes.append(f"fx could not trace '{f.module_path}' ({f.message}); it is one leaf node")
+        if gm is not None:
+            records, calls, used = run_graph(gm, inputs), module_calls(gm), "fx"
+        elif method == "fx":
+            raise_untraceable(model, failures)
+        else:
+            try:
+                records, calls = run_dispatch(model, inputs)
+            except AnalysisError:
+                raise
+            except Exception as exc:
+                if not failures:
+                    raise AnalysisError(
+                        f"running {type(model).__name__} on meta tensors failed: "
+                        f"{_first_line(exc)} at {_user_location(exc)}"
+                    ) from exc
+                raise_untraceable(model, failures, f"{_first_line(exc)} at {_user_location(exc)}")
+            used = "dispatch"
+            if failures:
+                notes.append(
+                    f"fx could not trace the model's forward ({failures[-1].message} at "
+                    f"{failures[-1].location}); captured at dispatch level, one row per ATen op"
+                )
+    mark_channel_shuffles(records)
+    result = Analysis(
+        records,
+        model_name=name or type(model).__name__,
+        input_shapes=[tuple(x.shape) for x in inputs if isinstance(x, torch.Tensor)],
+        method=used,
+        module_calls=calls,
+        params=sum(p.numel() for p in model.parameters()),
+        notes=notes,
+    )
+    unknown = result.unknown_ops
+    if len(unknown):
+        ops = sorted(set(",".join(unknown["unknown"]).split(",")))
+        warnings.warn(
+            f"{result.model_name}: {len(unknown)} node(s) use ops costmodel has no formula for "
+            f"({'; '.join(ops)}); they are listed in .unknown_ops and marked 'unknown', not "
+            "counted as zero",
+            UnknownOpWarning,
+            stacklevel=2,
+        )
+    return result

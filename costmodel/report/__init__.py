@@ -1,0 +1,1 @@
+"""Presentation: tables (and later plots) built from analyses, timings and predictions."""

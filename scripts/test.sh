@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test command, from a fresh clone: set up .venv with the dev extras, lint, run the tests.
+# Extra arguments go to pytest (e.g. -m slow for the long tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh dev
+.venv/bin/ruff check costmodel tests benchmarks
+.venv/bin/ruff format --check costmodel tests benchmarks
+exec .venv/bin/python -m pytest -q "$@"

@@ -109,6 +109,58 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from costmodel.bench.calibrate import calibrate
+    from costmodel.bench.protocol import Protocol
+    from costmodel.bench.suites import suite
+
+    specs = args.model or suite(args.suite)
+    protocol = Protocol(
+        warmup=args.warmup,
+        rounds=args.rounds,
+        runs_per_round=args.runs_per_round,
+        max_spread=args.max_spread,
+    )
+    summary = calibrate(
+        specs,
+        args.out,
+        board=args.board,
+        threads=args.threads,
+        onednn=not args.no_onednn,
+        batch=args.batch,
+        protocol=protocol,
+        per_op=not args.no_per_op,
+        force=args.force,
+        suite="custom" if args.model else args.suite,
+    )
+    print(
+        f"{summary.measured} measured, {summary.skipped} already done, {summary.failed} failed, "
+        f"{summary.flagged} flagged (spread above {args.max_spread:.0%}); "
+        f"timings in {summary.out_dir / 'timings.csv'}"
+    )
+    return 0
+
+
+def cmd_import_timings(args: argparse.Namespace) -> int:
+    from costmodel.bench.store import import_timings
+
+    frame, problems = import_timings(
+        args.source,
+        board=args.board,
+        model_column=args.model_column,
+        latency_column=args.latency_column,
+        unit=args.unit,
+        model_prefix=args.model_prefix,
+        keep_columns=args.keep_column or (),
+        drop_invalid=args.drop_invalid,
+    )
+    for p in problems:
+        print(f"dropped: {p.strip()}", file=sys.stderr)
+    _emit(frame.to_csv(index=False), args.output)
+    print(f"{len(frame)} rows converted, {len(problems)} problem(s)", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="costmodel",
@@ -156,6 +208,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("calibrate", help="measure a suite of models on this board, resumably")
+    p.add_argument(
+        "--suite", default="quick", choices=["quick", "study", "zoo", "nb201", "default"]
+    )
+    p.add_argument("--model", action="append", help="measure these specs instead of a suite")
+    p.add_argument("--board", required=True, help="a name for this board configuration")
+    p.add_argument("--out", required=True, help="timings folder (resumes if it exists)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument(
+        "--no-onednn",
+        action="store_true",
+        help="turn oneDNN off (per-group convolution loops, as on builds without it)",
+    )
+    p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
+    p.add_argument("--force", action="store_true", help="re-measure models already measured")
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=6)
+    p.add_argument("--runs-per-round", type=int, default=5)
+    p.add_argument(
+        "--max-spread",
+        type=float,
+        default=0.10,
+        help="re-take, then flag, a model whose IQR/median exceeds this",
+    )
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("import-timings", help="convert timings measured elsewhere")
+    p.add_argument("source", help="a CSV file")
+    p.add_argument("--board", required=True)
+    p.add_argument("--model-column", default="model")
+    p.add_argument("--latency-column", default="latency_ms")
+    p.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"])
+    p.add_argument("--model-prefix", default="", help='e.g. "nb201:" for bare arch strings')
+    p.add_argument("--keep-column", action="append", help="carry this column over")
+    p.add_argument(
+        "--drop-invalid", action="store_true", help="drop bad rows (reported) instead of failing"
+    )
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_import_timings)
     return parser
 
 
@@ -166,6 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except KeyboardInterrupt:
+        print(f"costmodel {args.command}: interrupted; finished work is saved", file=sys.stderr)
+        return 130
     except (AnalysisError, ValueError, KeyError, ImportError, AttributeError, TypeError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"costmodel {args.command}: error: {message}", file=sys.stderr)

@@ -101,15 +101,15 @@ def analyze(
             ) from None
     notes: list[str] = []
     with eval_mode(model):
-        gm, failures = None, []
+        graph, failures = None, []
         if method != "dispatch":
-            gm, failures = trace_with_fallback(
+            graph, failures = trace_with_fallback(
                 model, leaf_paths, leaf_types, concrete_args, auto_leaf=method == "auto"
             )
-        for f in failures[: len(failures) - (gm is None)]:
+        for f in failures[: len(failures) - (graph is None)]:
             notes.append(f"fx could not trace '{f.module_path}' ({f.message}); it is one leaf node")
-        if gm is not None:
-            records, calls, used = run_graph(gm, inputs), module_calls(gm), "fx"
+        if graph is not None:
+            records, calls, used = run_graph(model, graph, inputs), module_calls(graph), "fx"
         elif method == "fx":
             raise_untraceable(model, failures)
         else:

@@ -172,16 +172,16 @@ def _module_signature(m: nn.Module) -> tuple:
 
 
 class _GraphRunner(fx.Interpreter):
-    """Runs a GraphModule node by node under the recorder, keeping one record per node."""
+    """Runs a traced graph node by node under the recorder, keeping one record per node."""
 
-    def __init__(self, gm: fx.GraphModule, recorder: OpRecorder) -> None:
-        super().__init__(gm, garbage_collect_values=True)
+    def __init__(self, root: nn.Module, graph: fx.Graph, recorder: OpRecorder) -> None:
+        super().__init__(root, garbage_collect_values=True, graph=graph)
         self.recorder = recorder
         self.records: list[NodeRecord] = []
         self.metas: dict[str, list] = {}
         self.attr_params: dict[str, int] = {}
         self.cache: dict[Any, tuple[Any, list[OpEvent]]] = {}
-        self.submodules = dict(gm.named_modules())
+        self.submodules = dict(root.named_modules())
         self._signatures: dict[str, tuple] = {}
 
     def signature(self, target: str) -> tuple:
@@ -288,9 +288,9 @@ class _GraphRunner(fx.Interpreter):
         return rec
 
 
-def _target_name(gm: fx.GraphModule, n: fx.Node) -> str:
+def _target_name(root: nn.Module, n: fx.Node) -> str:
     if n.op == "call_module":
-        return type(gm.get_submodule(n.target)).__name__
+        return type(root.get_submodule(n.target)).__name__
     if n.op == "call_function":
         mod = getattr(n.target, "__module__", "") or ""
         name = getattr(n.target, "__name__", str(n.target))
@@ -298,16 +298,22 @@ def _target_name(gm: fx.GraphModule, n: fx.Node) -> str:
     return str(n.target)
 
 
-def run_graph(gm: fx.GraphModule, example_inputs: tuple[Any, ...]) -> list[NodeRecord]:
-    """Execute ``gm`` on meta twins of ``example_inputs`` and return one record per node."""
+def run_graph(
+    root: nn.Module, graph: fx.Graph, example_inputs: tuple[Any, ...]
+) -> list[NodeRecord]:
+    """Execute ``graph`` (traced from ``root``) on meta twins of ``example_inputs``; return one
+    record per node."""
     recorder = OpRecorder()
-    runner = _GraphRunner(gm, recorder)
-    with torch.no_grad(), recorder:
+    recorder.mark_params(root)
+    runner = _GraphRunner(root, graph, recorder)
+    # Outside inference mode, composite ops (conv2d, linear) decompose to the ATen ops the
+    # formulas know; inference mode would hand them over undecomposed.
+    with torch.inference_mode(False), torch.no_grad(), recorder:
         runner.run(*make_meta_inputs(example_inputs))
     return runner.records
 
 
-def module_calls(gm: fx.GraphModule) -> int:
+def module_calls(graph: fx.Graph) -> int:
     """How many nn.Module forward calls the eager model makes, containers included.
 
     torch.fx inlines containers (nn.Sequential, blocks) that eager PyTorch still calls, at a
@@ -316,7 +322,7 @@ def module_calls(gm: fx.GraphModule) -> int:
     the previous node; every leaf ``call_module`` node is one call of its own.
     """
     calls, prev = 1, []  # the root module's forward
-    for n in gm.graph.nodes:
+    for n in graph.nodes:
         stack = list((n.meta.get("nn_module_stack") or {}).keys())
         if n.op == "call_module":
             calls += 1

@@ -37,6 +37,7 @@ def run_dispatch(model: nn.Module, example_inputs: tuple[Any, ...]) -> tuple[lis
     """Run ``model`` on meta inputs; return one record per ATen op and the module-call count."""
     paths = {id(m): (name, type(m).__name__) for name, m in model.named_modules()}
     recorder = OpRecorder(keep_refs=True)
+    recorder.mark_params(model)
     stack: list[tuple[str, str]] = []
     records: list[NodeRecord] = []
     producer: dict[int, str] = {}
@@ -86,7 +87,7 @@ def run_dispatch(model: nn.Module, example_inputs: tuple[Any, ...]) -> tuple[lis
 
     handles = [register_module_forward_pre_hook(pre_hook), register_module_forward_hook(post_hook)]
     try:
-        with torch.no_grad(), recorder:
+        with torch.inference_mode(False), torch.no_grad(), recorder:
             model(*make_meta_inputs(example_inputs))
             flush()
     finally:

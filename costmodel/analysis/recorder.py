@@ -132,6 +132,13 @@ class OpRecorder(TorchDispatchMode):
         self._params: dict[int, torch.Tensor] = {}  # id -> meta tensor (the ref pins the id)
         self.paused = False  # while True, ops run unrecorded (e.g. rebuilding cached outputs)
 
+    def mark_params(self, model: torch.nn.Module) -> None:
+        """Register a model's parameters and buffers that already live on the meta device (a
+        model built under ``torch.device("meta")``); real ones are recognised on first use."""
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.device == META:
+                self._params[id(t)] = t
+
     def is_param(self, t: torch.Tensor) -> bool:
         return t.device != META or id(t) in self._params
 

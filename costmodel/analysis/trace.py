@@ -6,8 +6,8 @@ eagerly) and tries again: a leaf still runs on meta tensors under the op recorde
 is counted in full, only at the granularity of one node. When the root module's own forward
 cannot be traced, the caller falls back to dispatch-level capture of the whole model.
 
-Tracing never mutates the model: fx's GraphModule shares the model's submodules and adds nothing
-to them.
+Tracing never mutates the model. The graph is interpreted against the model itself (no
+GraphModule is built: its generated code would never run).
 """
 
 from __future__ import annotations
@@ -98,15 +98,15 @@ def fx_trace(
     leaf_paths: Iterable[str] = (),
     leaf_types: tuple[type, ...] = (),
     concrete_args: dict[str, Any] | None = None,
-) -> fx.GraphModule | TraceFailure:
-    """Trace ``model``; return the GraphModule, or a :class:`TraceFailure` describing the error."""
+) -> fx.Graph | TraceFailure:
+    """Trace ``model``; return the graph, or a :class:`TraceFailure` describing the error."""
     tracer = _Tracer(set(leaf_paths), tuple(leaf_types))
     try:
         graph = tracer.trace(model, concrete_args=concrete_args)
     except Exception as exc:
         path, mtype = tracer.path_stack[-1] if tracer.path_stack else ("", type(model).__name__)
         return TraceFailure(path, mtype, _first_line(exc), _user_location(exc))
-    return fx.GraphModule(tracer.root, graph, type(model).__name__)
+    return graph
 
 
 def trace_with_fallback(
@@ -116,17 +116,17 @@ def trace_with_fallback(
     concrete_args: dict[str, Any] | None = None,
     auto_leaf: bool = True,
     max_auto_leaves: int = 64,
-) -> tuple[fx.GraphModule | None, list[TraceFailure]]:
+) -> tuple[fx.Graph | None, list[TraceFailure]]:
     """Trace, turning each failing submodule into a leaf (when ``auto_leaf``) until it works.
 
-    Returns the GraphModule (None when the root forward itself cannot be traced) and the failures
+    Returns the graph (None when the root forward itself cannot be traced) and the failures
     met on the way; each failure's module became a leaf.
     """
     leaves = set(leaf_paths)
     failures: list[TraceFailure] = []
     while True:
         result = fx_trace(model, leaves, leaf_types, concrete_args)
-        if isinstance(result, fx.GraphModule):
+        if isinstance(result, fx.Graph):
             return result, failures
         failures.append(result)
         if not auto_leaf or not result.module_path or result.module_path in leaves:

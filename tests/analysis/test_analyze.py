@@ -201,6 +201,15 @@ def test_leaf_modules_by_path_and_type():
         costmodel.analyze(model, (1, 3, 16, 16), leaf_modules=["nope"])
 
 
+@pytest.mark.parametrize("method", ["auto", "dispatch"])
+def test_same_counts_inside_inference_mode(method):
+    model = build("random:seed=3")
+    outside = costmodel.analyze(model, (1, 3, 32, 32), method=method).totals
+    with torch.inference_mode():
+        inside = costmodel.analyze(model, (1, 3, 32, 32), method=method).totals
+    assert inside == outside and inside["unknown"] == 0
+
+
 def test_wrong_input_shape_names_the_node_and_shapes():
     with pytest.raises(AnalysisError, match=r"stem.*input shape"):
         costmodel.analyze(HasShapeBranch(), (1, 5, 16, 16))

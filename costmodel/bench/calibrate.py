@@ -1,0 +1,242 @@
+"""`costmodel calibrate`: measure a suite on this board into a timings folder, resumably.
+
+The folder holds ``timings.csv`` (one row per model), ``ops.csv`` (one row per node),
+``samples.csv`` (every timed run, so an interrupted group resumes where it stopped) and
+``board.json`` (board metadata and the protocol). A model already in ``timings.csv`` is not
+measured again unless ``force``; a model that fails to build or run is recorded as failed with
+its error and the run goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from costmodel.bench.board import board_metadata
+from costmodel.bench.per_op import time_call, time_ops
+from costmodel.bench.protocol import DEFAULT_PROTOCOL, Protocol, Subject, measure_group
+from costmodel.bench.store import (
+    OPS_COLUMNS,
+    SAMPLES_COLUMNS,
+    TIMINGS_COLUMNS,
+    append_rows,
+    rewrite,
+)
+from costmodel.zoo import build, family, input_shape, parse
+
+
+@dataclass
+class Summary:
+    """What a calibration run did."""
+
+    measured: int
+    skipped: int
+    failed: int
+    flagged: int
+    out_dir: Path
+
+
+@contextlib.contextmanager
+def board_config(threads: int, onednn: bool) -> Iterator[None]:
+    """Set the thread count and oneDNN switch for the duration, then restore both."""
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with warnings.catch_warnings():
+            # setting the oneDNN flags warns about TF32 on Intel GPUs; nothing to do with us
+            warnings.filterwarnings("ignore", message="TF32 acceleration")
+            with torch.backends.mkldnn.flags(enabled=onednn):
+                yield
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
+    path = out / "board.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        for k in ("board", "threads", "onednn"):
+            if old.get(k) != meta[k]:
+                raise ValueError(
+                    f"{out} holds timings for {k}={old.get(k)!r}, not {meta[k]!r}: use another "
+                    "--out folder for another board configuration"
+                )
+    path.write_text(
+        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 1}, indent=2)
+    )
+
+
+def _done(out: Path) -> set[str]:
+    path = out / "timings.csv"
+    return set(pd.read_csv(path)["model"]) if path.exists() and path.stat().st_size else set()
+
+
+def _forget(out: Path, specs: set[str], files=("timings.csv", "ops.csv", "samples.csv")) -> None:
+    """Drop earlier rows of ``specs`` from the given files."""
+    for name in files:
+        path = out / name
+        if path.exists() and path.stat().st_size:
+            frame = pd.read_csv(path)
+            rewrite(path, frame[~frame["model"].isin(specs)])
+
+
+def _prior_samples(out: Path, protocol: Protocol) -> dict[str, list[float]]:
+    """Samples of models measured part-way when a run was interrupted (whole rounds only)."""
+    path = out / "samples.csv"
+    if not path.exists() or not path.stat().st_size:
+        return {}
+    frame = pd.read_csv(path)
+    per = protocol.runs_per_round
+    return {
+        m: list(g["latency_ms"] / 1e3)[: len(g) // per * per] for m, g in frame.groupby("model")
+    }
+
+
+def calibrate(
+    specs: list[str],
+    out_dir: str | Path,
+    board: str,
+    threads: int = 1,
+    onednn: bool = True,
+    batch: int = 1,
+    protocol: Protocol = DEFAULT_PROTOCOL,
+    per_op: bool = True,
+    force: bool = False,
+    suite: str = "custom",
+    progress: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+    op_timer: Callable[[Callable[[], object]], float] = time_call,
+) -> Summary:
+    """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
+    meta = board_metadata(board, threads, onednn)
+    _check_board(out, meta, protocol)
+    if force:
+        _forget(out, set(specs))
+    done = _done(out)
+    todo = [s for s in specs if s not in done]
+    _forget(out, set(todo), files=("ops.csv",))  # op rows of a model cut off mid-way
+    prior = _prior_samples(out, protocol)
+    common = {"board": board, "threads": threads, "onednn": meta["onednn"]}
+    op_cache: dict[str, float] = {}
+    if (out / "ops.csv").exists() and (out / "ops.csv").stat().st_size:
+        ops = pd.read_csv(out / "ops.csv")
+        op_cache = dict(zip(ops["config"], ops["latency_us"] / 1e6, strict=True))
+    summary = Summary(measured=0, skipped=len(specs) - len(todo), failed=0, flagged=0, out_dir=out)
+    bar = _progress(len(todo), progress)
+
+    def failed(spec: str, exc: BaseException) -> dict[str, Any]:
+        summary.failed += 1
+        last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return {
+            "model": spec,
+            "status": "failed",
+            "error": last[:300],
+            "suite": suite,
+            "batch": batch,
+            **common,
+        }
+
+    with board_config(threads, onednn), torch.inference_mode():
+        for start in range(0, len(todo), protocol.group_size):
+            group, models = todo[start : start + protocol.group_size], {}
+            for spec in group:
+                try:
+                    shape = input_shape(spec, batch=batch)
+                    model = build(spec)
+                    x = torch.randn(shape)
+                    model(x)  # fails here, not mid-measurement, if it cannot run
+                    models[spec] = (model, x, shape)
+                except Exception as exc:
+                    append_rows(out / "timings.csv", [failed(spec, exc)], TIMINGS_COLUMNS)
+                    bar.update(1)
+            subjects = [
+                Subject(spec, (lambda m=m, x=x: m(x)), list(prior.get(spec, [])))
+                for spec, (m, x, _) in models.items()
+            ]
+
+            def on_round(s: Subject, r: int, taken: list[float]) -> None:
+                append_rows(
+                    out / "samples.csv",
+                    [{"model": s.key, "round": r, "latency_ms": 1e3 * t} for t in taken],
+                    SAMPLES_COLUMNS,
+                )
+
+            results = measure_group(subjects, protocol, clock, on_round) if subjects else {}
+            for spec, (model, x, shape) in models.items():
+                st, flagged = results[spec]
+                if per_op:
+                    _record_ops(out, spec, model, x, op_cache, op_timer, common)
+                append_rows(
+                    out / "timings.csv",
+                    [
+                        {
+                            "model": spec,
+                            "family": family(spec),
+                            "latency_ms": 1e3 * st.median,
+                            "iqr_ms": 1e3 * st.iqr,
+                            "cv": st.cv,
+                            "n": st.n,
+                            "batch": batch,
+                            "input_shape": "x".join(map(str, shape)),
+                            "flagged": flagged,
+                            "status": "ok",
+                            "error": "",
+                            "suite": suite,
+                            "measured_at": dt.datetime.now(dt.timezone.utc).isoformat(
+                                timespec="seconds"
+                            ),
+                            **common,
+                        }
+                    ],
+                    TIMINGS_COLUMNS,
+                )
+                summary.flagged += flagged
+                summary.measured += 1
+                bar.update(1)
+    bar.close()
+    return summary
+
+
+def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
+    from costmodel.analysis import analyze
+
+    rows = time_ops(model, (x,), cache, timer)
+    if not rows:
+        return
+    nodes = analyze(model, tuple(x.shape)).nodes.set_index("name")
+    for r in rows:
+        node = nodes.loc[r["node"]] if r["node"] in nodes.index else None
+        r.update(model=spec, **common)
+        if node is not None:
+            r.update(target=node["target"], module=node["module"], category=node["category"])
+    append_rows(out / "ops.csv", rows, OPS_COLUMNS)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, enabled: bool):
+    if not enabled or total == 0:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="model", desc="calibrating", smoothing=0.1)

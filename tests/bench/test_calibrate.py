@@ -1,0 +1,111 @@
+"""The calibration run end to end on tiny models with fake clocks: files, failures, resume."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from costmodel.bench.calibrate import calibrate
+from costmodel.bench.protocol import Protocol
+from costmodel.bench.store import read_timings
+
+# The second spec builds the same network as the first, so its ops all come from the cache.
+SPECS = ["fixtures_models:tiny", "fixtures_models:tiny?width=4", "fixtures_models:broken"]
+FAST = Protocol(warmup=1, rounds=2, runs_per_round=2, group_size=2)
+
+
+class Clock:
+    """Each reading advances 1 ms; optionally raises after ``stop_after`` readings."""
+
+    def __init__(self, stop_after=None):
+        self.t, self.reads, self.stop_after = 0.0, 0, stop_after
+
+    def __call__(self):
+        self.reads += 1
+        if self.stop_after is not None and self.reads > self.stop_after:
+            raise KeyboardInterrupt
+        self.t += 1e-3
+        return self.t
+
+
+def op_timer(calls):
+    def timer(fn):
+        fn()
+        calls.append(1)
+        return 20e-6
+
+    return timer
+
+
+def run(out, clock=None, calls=None, **kw):
+    return calibrate(
+        SPECS,
+        out,
+        board="test",
+        protocol=FAST,
+        progress=False,
+        clock=clock or Clock(),
+        op_timer=op_timer(calls if calls is not None else []),
+        **kw,
+    )
+
+
+def test_files_metadata_and_failed_models(tmp_path):
+    summary = run(tmp_path)
+    assert (summary.measured, summary.failed, summary.skipped) == (2, 1, 0)
+    timings = read_timings(tmp_path / "timings.csv", include_failed=True, check_models=False)
+    ok = timings[timings["status"] == "ok"]
+    assert list(ok["model"]) == SPECS[:2]
+    assert list(ok["latency_ms"]) == pytest.approx([1.0, 1.0])  # the fake clock: 1 ms a run
+    assert (ok["n"] == 4).all() and (ok["threads"] == 1).all() and (ok["board"] == "test").all()
+    assert (ok["input_shape"] == "1x3x32x32").all()
+    failed = timings[timings["status"] == "failed"].iloc[0]
+    assert failed["model"] == "fixtures_models:broken" and "always fails" in failed["error"]
+    ops = pd.read_csv(tmp_path / "ops.csv")
+    assert set(ops["model"]) == set(SPECS[:2])
+    assert {"conv_dense", "activation", "pooling", "linear"} <= set(ops["category"])
+    assert not ops[ops["model"] == SPECS[0]]["cached"].any()
+    assert ops[ops["model"] == SPECS[1]]["cached"].all()
+    meta = json.loads((tmp_path / "board.json").read_text())
+    for key in (
+        "board",
+        "cpu",
+        "cores",
+        "os",
+        "torch",
+        "onednn",
+        "threads",
+        "date",
+        "costmodel",
+        "protocol",
+        "format_version",
+    ):
+        assert key in meta
+    assert meta["protocol"]["rounds"] == 2
+
+
+def test_interrupted_run_resumes_losing_nothing(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, clock=Clock(stop_after=6))  # mid-way through the first group's rounds
+    samples_before = pd.read_csv(tmp_path / "samples.csv")
+    assert len(samples_before) > 0 and not (tmp_path / "timings.csv").exists()
+    clock = Clock()
+    summary = run(tmp_path, clock=clock)
+    assert summary.measured == 2
+    samples = pd.read_csv(tmp_path / "samples.csv")
+    # nothing already timed was timed again: the rerun added only the missing runs
+    assert len(samples) == 2 * FAST.rounds * FAST.runs_per_round
+    assert clock.reads == 2 * (2 * FAST.rounds * FAST.runs_per_round - len(samples_before))
+    again_calls = []
+    again = run(tmp_path, calls=again_calls)
+    assert (again.measured, again.skipped) == (0, 3) and again_calls == []
+
+
+def test_force_remeasures_and_board_mismatch_is_refused(tmp_path):
+    run(tmp_path)
+    summary = run(tmp_path, force=True)
+    assert summary.measured == 2
+    timings = pd.read_csv(tmp_path / "timings.csv")
+    assert len(timings) == 3  # replaced, not duplicated
+    with pytest.raises(ValueError, match="threads=1"):
+        run(tmp_path, threads=2)

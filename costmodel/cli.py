@@ -91,21 +91,85 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+QUICK_DEMO_STUDY = ["mobilenetv2?width=0.35", "shufflenet?width=0.5", "resnet?depth=18&width=0.5"]
+QUICK_DEMO_CALIBRATION = [
+    "mobilenet?width=0.25",
+    "shufflenetv2?width=0.5",
+    "squeezenet?width=0.5",
+    "vgg?depth=11&width=0.5",
+    "mobilenetv3?mode=small&width=0.5",
+    "regnet?width=0.5",
+    "random:seed=1",
+    "random:seed=2",
+    "random:seed=3",
+    "random:seed=4",
+]
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from costmodel.report.study import study_table
 
-    table = study_table(args.model or None)
-    if args.format == "table":
+    if args.static:
+        table = study_table(args.model or None)
         text = table.to_string(float_format=lambda v: f"{v:,.2f}")
-        text += (
-            "\n\nMACs count only convolution, linear and matmul work. Everything in the "
-            "non_mac_* and ops_* columns\n(element-wise adds, activations, normalisation, "
-            "concatenation, splits, shuffles, copies)\nis invisible to them, and so is the "
-            "per-group loop of grouped convolutions (conv_groups)."
+        if args.format == "table":
+            text += (
+                "\n\nMACs count only convolution, linear and matmul work. Everything in the "
+                "non_mac_* and ops_* columns\n(element-wise adds, activations, normalisation, "
+                "concatenation, splits, shuffles, copies)\nis invisible to them, and so is the "
+                "per-group loop of grouped convolutions (conv_groups)."
+            )
+        else:
+            text = _frame_text(table, args.format)
+        _emit(text, args.output)
+        return 0
+    from costmodel.bench.protocol import Protocol
+    from costmodel.report.demo import run_demo
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    kwargs = {}
+    if args.quick:
+        kwargs = {
+            "specs": args.model or QUICK_DEMO_STUDY,
+            "calibration": QUICK_DEMO_CALIBRATION,
+            "protocol": Protocol(warmup=1, rounds=2, runs_per_round=2, group_size=7),
+        }
+    elif args.model:
+        kwargs = {"specs": args.model}
+    result = run_demo(args.out, threads=args.threads, log=log, **kwargs)
+    t = result.table
+    shown = pd.DataFrame(
+        {
+            "params_M": t["params_M"].map("{:.2f}".format),
+            "MMACs": t["MMACs"].map("{:,.1f}".format),
+            "measured_ms": t["measured_ms"].map("{:.2f}".format),
+            "MAC-only_ms": t["mac_only_ms"].map("{:.2f}".format),
+            "MAC-only_err": t["mac_only_err"].map("{:+.0%}".format),
+            "full_ms": t["full_ms"].map("{:.2f}".format),
+            "full_err": t["full_err"].map("{:+.0%}".format),
+        }
+    )
+    sc = result.scores
+    lines = [
+        "",
+        "Each prediction comes from predictors calibrated on this machine without the "
+        "predicted model's family:",
+        shown.to_string(),
+        "",
+        sc[["MAPE", "acc10", "spearman", "kendall"]]
+        .rename(columns={"MAPE": "MAPE_%", "acc10": "within_10%"})
+        .to_string(float_format=lambda v: f"{v:.2f}"),
+    ]
+    if "MAC-only" in sc.index and sc.loc["full", "MAPE"] > 0:
+        ratio = sc.loc["MAC-only", "MAPE"] / sc.loc["full", "MAPE"]
+        lines.append(
+            f"MAPE {sc.loc['MAC-only', 'MAPE']:.0f}% -> {sc.loc['full', 'MAPE']:.0f}%"
+            f" ({ratio:.1f}x lower) with the full predictor"
         )
-    else:
-        text = _frame_text(table, args.format)
-    _emit(text, args.output)
+    lines += ["", "files:"] + [f"  {f}" for f in result.files]
+    print("\n".join(lines))
     return 0
 
 
@@ -131,6 +195,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         protocol=protocol,
         per_op=not args.no_per_op,
         force=args.force,
+        retake_flagged=args.retake_flagged,
         suite="custom" if args.model else args.suite,
     )
     print(
@@ -158,6 +223,106 @@ def cmd_import_timings(args: argparse.Namespace) -> int:
         print(f"dropped: {p.strip()}", file=sys.stderr)
     _emit(frame.to_csv(index=False), args.output)
     print(f"{len(frame)} rows converted, {len(problems)} problem(s)", file=sys.stderr)
+    return 0
+
+
+def _specs_arg(text: str) -> list[str]:
+    """A spec, or a CSV file of specs (its ``model`` column)."""
+    from pathlib import Path
+
+    if text.endswith(".csv") and Path(text).exists():
+        frame = pd.read_csv(text)
+        if "model" not in frame.columns:
+            raise ValueError(f"{text}: no 'model' column of model specs")
+        return list(frame["model"].astype(str))
+    return [text]
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from costmodel.predict.workflow import fit_profile
+
+    profile, data = fit_profile(
+        args.timings,
+        predictor=args.predictor,
+        prior=args.prior,
+        board=args.board,
+        prune_dead=args.prune_dead,
+        n_jobs=args.jobs,
+    )
+    path = profile.save(args.output)
+    kind = profile.describe()["estimator"]
+    print(
+        f"fitted {args.predictor} ({kind}) on {len(data.X)} models of "
+        f"{data.families.nunique()} families"
+        + (" with per-op timings" if data.has_ops else "")
+        + f"; held-out error interval {profile.interval[0]:+.0%} .. {profile.interval[1]:+.0%}"
+        + f"\nprofile: {path}"
+    )
+    for spec, why in list(data.dropped.items())[:5]:
+        print(f"left out {spec}: {why}", file=sys.stderr)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from costmodel.predict.profile import load_profile
+    from costmodel.predict.workflow import predict_specs
+
+    profile = load_profile(args.profile)
+    specs = [s for text in args.model for s in _specs_arg(text)]
+    shape = args.input_shape[0] if args.input_shape else None
+    table, notes = predict_specs(profile, specs, input_shape=shape, n_jobs=args.jobs)
+    for note in notes:
+        print(f"warning: {note}", file=sys.stderr)
+    if table.empty:
+        return 2
+    if args.format == "table":
+        board = profile.board.get("board", "?")
+        lines = [
+            f"board {board} ({profile.name}); interval = 5th..95th percentile of held-out "
+            "errors at calibration"
+        ]
+        for spec, r in table.iterrows():
+            lines.append(
+                f"{spec}: {r['predicted_ms']:.2f} ms [{r['low_ms']:.2f} .. {r['high_ms']:.2f}]"
+                f"   MAC-only: {r['mac_only_ms']:.2f} ms   ({r['MMACs']:.1f} MMACs)"
+            )
+            parts = r.drop(
+                ["predicted_ms", "low_ms", "high_ms", "mac_only_ms", "MMACs", "params_M"]
+            )
+            parts = parts[parts.abs() >= 0.005].sort_values(ascending=False)
+            lines += [
+                f"    {k:<20s} {v:8.2f} ms  {v / r['predicted_ms']:6.1%}" for k, v in parts.items()
+            ]
+        _emit("\n".join(lines), args.output)
+    else:
+        _emit(_frame_text(table, args.format), args.output)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from costmodel.predict.profile import load_profile
+    from costmodel.predict.workflow import compare_predictors, load_training
+
+    data = load_training(
+        args.timings, board=args.board, prune_dead=args.prune_dead, n_jobs=args.jobs, progress=True
+    )
+    prior = load_profile(args.prior) if args.prior else None
+    ks = tuple(int(k) for k in args.k.split(","))
+    scores, preds = compare_predictors(
+        data, protocol=args.protocol, ks=ks, draws=args.draws, prior=prior, seed=args.seed
+    )
+    full = "oplevel" if data.has_ops else "additive"
+    header = (
+        f"{args.protocol} on {len(data.X)} models, {data.families.nunique()} families; "
+        f"full predictor = {full}"
+    )
+    text = _frame_text(scores.round(4), args.format)
+    _emit(header + "\n" + text if args.format == "table" else text, args.output)
+    if args.plots:
+        from costmodel.report.plots import comparison_plots
+
+        for path in comparison_plots(scores, preds, args.plots, full=full):
+            print(f"wrote {path}", file=sys.stderr)
     return 0
 
 
@@ -202,11 +367,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser(
-        "demo", help="the study's ten networks: MAC work next to the work MACs do not see"
+        "demo", help="the study on this machine: measure, predict (MAC-only vs full), plot"
     )
-    p.add_argument("--model", action="append", help="analyse these specs instead (repeatable)")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("-o", "--output")
+    p.add_argument("--out", default="out/demo", help="folder for timings, tables and plots")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--model", action="append", help="only these specs (repeatable)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small models and a short protocol (a smoke test, not a result)",
+    )
+    p.add_argument(
+        "--static",
+        action="store_true",
+        help="only the static analysis table of the study's networks",
+    )
+    p.add_argument(
+        "--format", choices=["table", "csv", "json"], default="table", help="for --static"
+    )
+    p.add_argument("-o", "--output", help="for --static")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("calibrate", help="measure a suite of models on this board, resumably")
@@ -225,6 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
     p.add_argument("--force", action="store_true", help="re-measure models already measured")
+    p.add_argument(
+        "--retake-flagged",
+        action="store_true",
+        help="re-measure the models whose spread was flagged",
+    )
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--runs-per-round", type=int, default=5)
@@ -249,6 +433,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_import_timings)
+
+    p = sub.add_parser("fit", help="fit a latency predictor on a timings file -> profile")
+    p.add_argument("timings", help="timings CSV (model, latency_ms; ops.csv next to it is used)")
+    p.add_argument("--predictor", default="full", choices=["mac", "additive", "oplevel", "full"])
+    p.add_argument("--prior", help="profile of another board to adapt (few measurements here)")
+    p.add_argument("--board", help="the board to use when the file holds several")
+    p.add_argument(
+        "--prune-dead",
+        action="store_true",
+        help="count only work a graph-optimising runtime (TFLite) executes",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="parallel featurising processes")
+    p.add_argument("-o", "--output", required=True, help="profile path (.profile.json)")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("predict", help="predict latency of models with a profile")
+    p.add_argument("model", nargs="+", help="model specs, or CSV files with a 'model' column")
+    p.add_argument("--profile", required=True)
+    p.add_argument("--input-shape", type=_shape, action="append")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("compare", help="score predictors against the MAC-only baseline")
+    p.add_argument("timings")
+    p.add_argument("--protocol", choices=["lofo", "kshot"], default="lofo")
+    p.add_argument("--k", default="5,10,20,50", help="k values for kshot")
+    p.add_argument("--draws", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prior", help="also score adapting this profile (kshot)")
+    p.add_argument("--board")
+    p.add_argument("--prune-dead", action="store_true")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--plots", help="write plots to this folder")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_compare)
     return parser
 
 
@@ -262,7 +484,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"costmodel {args.command}: interrupted; finished work is saved", file=sys.stderr)
         return 130
-    except (AnalysisError, ValueError, KeyError, ImportError, AttributeError, TypeError) as exc:
+    except (
+        AnalysisError,
+        ValueError,
+        KeyError,
+        ImportError,
+        AttributeError,
+        TypeError,
+        OSError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"costmodel {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -54,7 +54,18 @@ def test_models_lists_specs_and_families(capsys):
 
 def test_demo_on_a_reduced_model_set(capsys):
     assert (
-        main(["demo", "--model", "shufflenet?width=0.5", "--model", "resnet18", "--format", "csv"])
+        main(
+            [
+                "demo",
+                "--static",
+                "--model",
+                "shufflenet?width=0.5",
+                "--model",
+                "resnet18",
+                "--format",
+                "csv",
+            ]
+        )
         == 0
     )
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out), index_col=0)
@@ -81,3 +92,128 @@ def test_bad_shape_is_an_argparse_error(capsys):
     with pytest.raises(SystemExit):
         main(["analyze", "resnet18", "--input-shape", "1,a,3"])
     assert "bad shape" in capsys.readouterr().err
+
+
+def test_demo_quick_produces_every_table_and_plot(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "MAC-only" in text and "MAPE" in text and "full_err" in text
+    for name in (
+        "study_predictions.csv",
+        "study_static.csv",
+        "study_scores.csv",
+        "macs_vs_latency.png",
+        "time_share_vs_mac_share.png",
+        "predicted_vs_measured.png",
+        "timings/timings.csv",
+        "timings/ops.csv",
+    ):
+        assert (out / name).exists(), name
+    table = pd.read_csv(out / "study_predictions.csv", index_col=0)
+    assert len(table) == 3 and (table[["measured_ms", "mac_only_ms", "full_ms"]] > 0).all().all()
+
+
+def test_fit_predict_compare_round_trip(tmp_path, capsys):
+    """On a synthetic timings file (latency ~ a made-up function of the analysis)."""
+    import costmodel
+
+    specs = [
+        "mobilenet?width=0.25",
+        "mobilenetv2?width=0.35",
+        "shufflenetv2?width=0.5",
+        "squeezenet?width=0.5",
+        "resnet?depth=18&width=0.5",
+        "vgg?depth=11&width=0.5",
+        "random:seed=1",
+        "random:seed=2",
+        "random:seed=3",
+        "regnet?width=0.5",
+    ]
+    rows = []
+    for s in specs:
+        t = costmodel.analyze(s).totals
+        rows.append({"model": s, "latency_ms": 1 + t["macs"] / 5e7 + t["module_calls"] / 50})
+    pd.DataFrame(rows).to_csv(tmp_path / "timings.csv", index=False)
+    profile = tmp_path / "b.profile.json"
+    assert (
+        main(["fit", str(tmp_path / "timings.csv"), "--predictor", "additive", "-o", str(profile)])
+        == 0
+    )
+    assert profile.exists() and (tmp_path / "b.profile.joblib").exists()
+    pd.DataFrame({"model": ["resnet18", "mobilenetv2?width=0.5"]}).to_csv(
+        tmp_path / "candidates.csv", index=False
+    )
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "candidates.csv"),
+                "--profile",
+                str(profile),
+                "--format",
+                "csv",
+                "-o",
+                str(tmp_path / "pred.csv"),
+            ]
+        )
+        == 0
+    )
+    pred = pd.read_csv(tmp_path / "pred.csv", index_col=0)
+    assert list(pred.index) == ["resnet18", "mobilenetv2?width=0.5"]
+    assert {"predicted_ms", "low_ms", "high_ms", "mac_only_ms"} <= set(pred.columns)
+    capsys.readouterr()
+    assert main(["predict", "resnet18", "--profile", str(profile)]) == 0
+    text = capsys.readouterr().out
+    assert "MAC-only" in text and "module_calls" in text
+    plots = tmp_path / "plots"
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp_path / "timings.csv"),
+                "--protocol",
+                "lofo",
+                "--plots",
+                str(plots),
+                "--format",
+                "csv",
+                "-o",
+                str(tmp_path / "s.csv"),
+            ]
+        )
+        == 0
+    )
+    scores = pd.read_csv(tmp_path / "s.csv", index_col=0)
+    assert {"constant", "mac", "additive"} <= set(scores.index)
+    assert (plots / "predicted_vs_measured.png").exists()
+    assert (
+        main(
+            [
+                "compare",
+                str(tmp_path / "timings.csv"),
+                "--protocol",
+                "kshot",
+                "--k",
+                "5",
+                "--draws",
+                "3",
+                "--format",
+                "csv",
+                "-o",
+                str(tmp_path / "k.csv"),
+            ]
+        )
+        == 0
+    )
+    assert set(pd.read_csv(tmp_path / "k.csv")["k"]) == {5}
+
+
+def test_fit_errors_are_clear(tmp_path, capsys):
+    pd.DataFrame({"model": ["resnet18", "resnet99"], "latency_ms": [1.0, 2.0]}).to_csv(
+        tmp_path / "bad.csv", index=False
+    )
+    assert main(["fit", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "p.json")]) == 2
+    assert "line 3: model 'resnet99' does not resolve" in capsys.readouterr().err
+    assert main(["predict", "resnet18", "--profile", str(tmp_path / "none.json")]) == 2
+    assert "cannot read profile" in capsys.readouterr().err

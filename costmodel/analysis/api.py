@@ -12,7 +12,7 @@ import torch.nn as nn
 from costmodel.analysis.capture import eval_mode, module_calls, run_graph
 from costmodel.analysis.dispatch import run_dispatch
 from costmodel.analysis.errors import AnalysisError
-from costmodel.analysis.patterns import mark_channel_shuffles
+from costmodel.analysis.patterns import mark_channel_shuffles, prune_dead_work
 from costmodel.analysis.result import Analysis
 from costmodel.analysis.trace import (
     _first_line,
@@ -64,6 +64,7 @@ def analyze(
     concrete_args: dict[str, Any] | None = None,
     method: str = "auto",
     name: str | None = None,
+    prune_dead: bool = False,
 ) -> Analysis:
     """Count MACs, FLOPs, bytes and parameters of every node of ``model`` on one input shape.
 
@@ -73,6 +74,8 @@ def analyze(
     cannot trace a leaf, and falls back to dispatch-level capture when the model's own forward
     cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
     left exactly as it was (training flags are restored; nothing is attached to it).
+    ``prune_dead`` removes work a graph-optimising runtime would fold away (``x * 0`` and what
+    only feeds it; see :func:`costmodel.analysis.patterns.prune_dead_work`), as TFLite does.
     """
     if isinstance(model, str):
         from costmodel.zoo import build
@@ -131,6 +134,15 @@ def analyze(
                     f"{failures[-1].location}); captured at dispatch level, one row per ATen op"
                 )
     mark_channel_shuffles(records)
+    if prune_dead:
+        if used != "fx":
+            raise AnalysisError(
+                "prune_dead needs the fx graph; this model was captured by the dispatch fallback"
+            )
+        removed = prune_dead_work(records)
+        notes.append(
+            f"prune_dead: {removed} op node(s) a graph-optimising runtime folds away were removed"
+        )
     result = Analysis(
         records,
         model_name=name or type(model).__name__,

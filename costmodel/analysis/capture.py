@@ -18,6 +18,7 @@ from typing import Any
 import torch
 import torch.fx as fx
 import torch.nn as nn
+from torch.utils._python_dispatch import _disable_current_modes
 
 from costmodel.analysis.errors import AnalysisError
 from costmodel.analysis.ops import CATEGORIES
@@ -75,6 +76,7 @@ class NodeRecord:
     attrs: dict[str, Any] = field(default_factory=dict)
     inputs: list[str] = field(default_factory=list)
     pattern: str = ""
+    zero_output: bool = False  # multiplies by a literal 0: a runtime may fold it to a constant
 
 
 def tensor_meta(value: Any) -> tuple[list, str]:
@@ -171,6 +173,20 @@ def _module_signature(m: nn.Module) -> tuple:
     return (type(m), m.extra_repr(), m.training, tuple(tensors))
 
 
+# Node results keyed by what fully determines them (torch.nn module settings and parameter
+# shapes, or function and argument shapes) are shared by every analysis in the process: the same
+# convolution or BN configuration recurs across models (a NAS search space, a width sweep).
+# Results of a user's own leaf modules are keyed by instance and stay within one analysis.
+_SHARED_CACHE: dict[Any, tuple[Any, list[OpEvent]]] = {}
+_SHARED_CACHE_LIMIT = 200_000
+
+
+def _cache_for(key: Any, local: dict) -> dict:
+    if key is not None and isinstance(key[0], tuple) and key[0][:1] == ("instance",):
+        return local
+    return _SHARED_CACHE
+
+
 class _GraphRunner(fx.Interpreter):
     """Runs a traced graph node by node under the recorder, keeping one record per node."""
 
@@ -180,9 +196,16 @@ class _GraphRunner(fx.Interpreter):
         self.records: list[NodeRecord] = []
         self.metas: dict[str, list] = {}
         self.attr_params: dict[str, int] = {}
-        self.cache: dict[Any, tuple[Any, list[OpEvent]]] = {}
+        self.local_cache: dict[Any, tuple[Any, list[OpEvent]]] = {}
         self.submodules = dict(root.named_modules())
         self._signatures: dict[str, tuple] = {}
+        self._param_counts: dict[str, int] = {}
+
+    def param_count(self, target: str) -> int:
+        if target not in self._param_counts:
+            m = self.submodules[target]
+            self._param_counts[target] = sum(p.numel() for p in m.parameters())
+        return self._param_counts[target]
 
     def signature(self, target: str) -> tuple:
         if target not in self._signatures:
@@ -218,20 +241,21 @@ class _GraphRunner(fx.Interpreter):
             with self._set_current_node(n):
                 args, kwargs = self.fetch_args_kwargs_from_env(n)
                 key = self._cache_key(n, args, kwargs)
-                hit = self.cache.get(key) if key is not None else None
+                cache = _cache_for(key, self.local_cache)
+                hit = cache.get(key) if key is not None else None
                 if hit is not None:
-                    self.recorder.paused = True
-                    try:
-                        value, events = _map(_make, hit[0]), hit[1]
-                    finally:
-                        self.recorder.paused = False
+                    with _disable_current_modes():  # rebuild outputs without the recorder
+                        value = _map(_make, hit[0])
+                    events = hit[1]
                 else:
                     value = getattr(self, n.op)(n.target, args, kwargs)
                     events = self.recorder.take()
                     if key is not None and not any(
                         self.recorder.is_param(t) for t in _tensors(value)
                     ):
-                        self.cache[key] = (_map(_spec, value), events)
+                        if len(cache) > _SHARED_CACHE_LIMIT:
+                            cache.clear()
+                        cache[key] = (_map(_spec, value), events)
         except Exception as exc:
             stack = list((n.meta.get("nn_module_stack") or {}).values())
             where = f" in module '{stack[-1][0]}'" if stack else ""
@@ -274,10 +298,11 @@ class _GraphRunner(fx.Interpreter):
                 self.attr_params[n.name] = value.numel()
             return rec
         if n.op == "call_module":
-            rec.params = sum(p.numel() for p in self.submodules[n.target].parameters())
+            rec.params = self.param_count(n.target)
         # A parameter fetched by get_attr counts towards the first op that uses it.
         rec.params += sum(self.attr_params.pop(a.name, 0) for a in n.all_input_nodes)
         apply_events(rec, events)
+        rec.zero_output = _is_zero_mul(n)
         if not events:
             rec.category = _no_event_category(n.target, value)
         override = CATEGORY_BY_TARGET.get(
@@ -286,6 +311,16 @@ class _GraphRunner(fx.Interpreter):
         if override and rec.category != "unknown":
             rec.category = override
         return rec
+
+
+_MULS = (operator.mul, torch.mul, "mul", operator.imul, "mul_")
+
+
+def _is_zero_mul(n: fx.Node) -> bool:
+    """``x * 0`` (NAS-Bench-201's ``none`` edge): its result is a constant zero tensor."""
+    if n.op not in ("call_function", "call_method") or n.target not in _MULS:
+        return False
+    return any(isinstance(a, (int, float)) and not isinstance(a, bool) and a == 0 for a in n.args)
 
 
 def _target_name(root: nn.Module, n: fx.Node) -> str:

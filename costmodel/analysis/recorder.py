@@ -130,7 +130,6 @@ class OpRecorder(TorchDispatchMode):
         self.keep_refs = keep_refs
         self._twins: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         self._params: dict[int, torch.Tensor] = {}  # id -> meta tensor (the ref pins the id)
-        self.paused = False  # while True, ops run unrecorded (e.g. rebuilding cached outputs)
 
     def mark_params(self, model: torch.nn.Module) -> None:
         """Register a model's parameters and buffers that already live on the meta device (a
@@ -160,7 +159,7 @@ class OpRecorder(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        if self.paused or func.namespace == "prim":  # prim: metadata queries (device, layout)
+        if func.namespace == "prim":  # metadata queries (device, layout)
             return func(*args, **kwargs)
         args, kwargs = _map(self.to_meta, (tuple(args), kwargs))
         if "device" in kwargs:

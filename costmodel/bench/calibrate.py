@@ -82,6 +82,14 @@ def _done(out: Path) -> set[str]:
     return set(pd.read_csv(path)["model"]) if path.exists() and path.stat().st_size else set()
 
 
+def _flagged(out: Path) -> set[str]:
+    path = out / "timings.csv"
+    if not path.exists() or not path.stat().st_size:
+        return set()
+    frame = pd.read_csv(path)
+    return set(frame.loc[frame["flagged"].astype(str) == "True", "model"])
+
+
 def _forget(out: Path, specs: set[str], files=("timings.csv", "ops.csv", "samples.csv")) -> None:
     """Drop earlier rows of ``specs`` from the given files."""
     for name in files:
@@ -113,6 +121,7 @@ def calibrate(
     protocol: Protocol = DEFAULT_PROTOCOL,
     per_op: bool = True,
     force: bool = False,
+    retake_flagged: bool = False,
     suite: str = "custom",
     progress: bool = True,
     clock: Callable[[], float] = time.perf_counter,
@@ -126,6 +135,8 @@ def calibrate(
     _check_board(out, meta, protocol)
     if force:
         _forget(out, set(specs))
+    elif retake_flagged:
+        _forget(out, _flagged(out) & set(specs))
     done = _done(out)
     todo = [s for s in specs if s not in done]
     _forget(out, set(todo), files=("ops.csv",))  # op rows of a model cut off mid-way

@@ -18,8 +18,10 @@ def nb201_sample(n: int, seed: int = 0) -> list[str]:
     return list(seen)
 
 
-def random_sample(n: int, start: int = 0) -> list[str]:
-    return [f"random:seed={s}" for s in range(start, start + n)]
+def random_sample(n: int, start: int = 0, attention: bool = False) -> list[str]:
+    """Random networks by seed; ``attention`` adds transformer blocks to the mix."""
+    extra = "attention=true&" if attention else ""
+    return [f"random:{extra}seed={s}" for s in range(start, start + n)]
 
 
 def _smallest_per_family() -> list[str]:
@@ -35,7 +37,12 @@ def _smallest_per_family() -> list[str]:
 def suite(name: str) -> list[str]:
     """The specs of a named suite: quick, study, zoo, nb201, default."""
     if name == "quick":  # a first look and CI: one small model per family plus a few cells
-        return _smallest_per_family() + nb201_sample(4, seed=1) + random_sample(4)
+        return (
+            _smallest_per_family()
+            + nb201_sample(4, seed=1)
+            + random_sample(4)
+            + random_sample(2, attention=True)
+        )
     if name == "study":
         return zoo_specs(study_only=True)
     if name == "zoo":
@@ -43,7 +50,9 @@ def suite(name: str) -> list[str]:
     if name == "nb201":
         return nb201_sample(200)
     if name == "default":
-        return zoo_specs() + nb201_sample(200) + random_sample(100)
+        return (
+            zoo_specs() + nb201_sample(200) + random_sample(100) + random_sample(50, attention=True)
+        )
     raise KeyError(f"unknown suite {name!r}; use one of {', '.join(SUITES)}")
 
 

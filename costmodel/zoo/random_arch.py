@@ -4,13 +4,19 @@ Not a published architecture: a generator that mixes the building blocks of the 
 (dense, pointwise, depthwise, grouped and asymmetric convs; residual adds; Inception-style
 concatenation branches; ShuffleNet v1/v2 units with channel split and shuffle; MobileNetV2/
 EfficientNet inverted residuals with squeeze-excitation; separable convs; max/avg pooling;
-batch and group norm; ReLU, ReLU6, SiLU, GELU, hardswish and tanh activations).
+batch and group norm; ReLU, ReLU6, SiLU, GELU, hardswish and tanh activations). With
+``attention=True`` it may also emit pre-norm transformer encoder blocks on the feature map's
+spatial positions as tokens (layer norm, q/k/v linears, matmul or ``scaled_dot_product_attention``
+attention, GELU MLP, residual adds; Swin-style patch merging when they downsample), the op
+categories otherwise only found in the ViT family. ``attention=False`` (the default) draws exactly
+the same random numbers, and so builds exactly the same networks, as before the option existed.
 
 The architecture is a pure function of ``seed`` (a local ``random.Random``; the global RNGs are
 only used by PyTorch's weight initialisation). While generating, the multiply-accumulates of every
-conv and linear layer are counted exactly (as ``FlopCounterMode`` counts them, biases excluded),
-and blocks that would take the total over ``max_mmacs`` are not added, so each model runs in
-bounded time; ``max_blocks`` bounds the depth. Spec: ``random:seed=17&max_mmacs=30``.
+conv and linear layer (and of the two attention matmuls) are counted exactly (as
+``FlopCounterMode`` counts them, biases excluded), and blocks that would take the total over
+``max_mmacs`` are not added, so each model runs in bounded time; ``max_blocks`` bounds the depth.
+Spec: ``random:seed=17&max_mmacs=30``, or ``random:attention=true&seed=17``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ _BLOCK_WEIGHTS = {
     "shuffle_v2": 2,
     "shuffle_v1": 2,
 }
+# With attention=True, transformer blocks join the draw (stride-1 blocks, or patch merging).
+_ATTN_BLOCK_WEIGHTS = {**_BLOCK_WEIGHTS, "transformer": 6}
 _MAX_CHANNELS = 384
 _HEAD_RESERVE_CHANNELS = 512  # the head linear never has more inputs than this
 
@@ -91,6 +99,15 @@ class _Maker:
         if act is not None:
             layers.append(ACTIVATIONS[act]())
         return nn.Sequential(*layers), out
+
+    def linear(self, cin: int, cout: int, tokens: int) -> nn.Linear:
+        """A linear layer applied to ``tokens`` tokens (per sample)."""
+        self.macs += tokens * cin * cout
+        return nn.Linear(cin, cout)
+
+    def attention_matmuls(self, tokens: int, dim: int) -> None:
+        """q @ k^T and attn @ v: heads * S * S * head_dim each, i.e. S * S * dim each."""
+        self.macs += 2 * tokens * tokens * dim
 
     def se(self, channels: int, reduced: int, act: str, hard_gate: bool) -> SqueezeExcite:
         self.macs += 2 * channels * reduced  # two 1x1 convs on a 1x1 map
@@ -305,6 +322,115 @@ class ShuffleV1(nn.Module):
         return self.act(torch.cat([self.pool(x), y], dim=1))
 
 
+def _to_tokens(x: torch.Tensor, layout: str) -> torch.Tensor:
+    """(N, C, H, W) -> (N, H*W, C)."""
+    if layout == "flatten":
+        return x.flatten(2).transpose(1, 2)
+    n, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+
+
+def _to_map(t: torch.Tensor, hw: int, layout: str) -> torch.Tensor:
+    """(N, H*W, C) -> (N, C, H, W)."""
+    n, _, c = t.shape
+    if layout == "flatten":
+        return t.transpose(1, 2).reshape(n, c, hw, hw)
+    return t.reshape(n, hw, hw, c).permute(0, 3, 1, 2)
+
+
+class TokenAttention(nn.Module):
+    """Multi-head self-attention on tokens: q/k/v linears (or one fused qkv linear), then
+    ``softmax(q @ k^T * scale) @ v`` written out, or ``F.scaled_dot_product_attention``;
+    output linear."""
+
+    def __init__(self, mk, dim, tokens, *, heads, sdpa, fused_qkv) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.scale = self.head_dim**-0.5
+        self.sdpa = sdpa
+        self.fused_qkv = fused_qkv
+        if fused_qkv:
+            self.qkv = mk.linear(dim, 3 * dim, tokens)
+        else:
+            self.q = mk.linear(dim, dim, tokens)
+            self.k = mk.linear(dim, dim, tokens)
+            self.v = mk.linear(dim, dim, tokens)
+        mk.attention_matmuls(tokens, dim)
+        self.proj = mk.linear(dim, dim, tokens)
+
+    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        # (N, S, D) -> (N, heads, S, head_dim)
+        return t.reshape(t.size(0), t.size(1), self.heads, self.head_dim).permute(0, 2, 1, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fused_qkv:
+            # (N, S, 3D) -> (3, N, heads, S, head_dim)
+            qkv = self.qkv(x).reshape(x.size(0), x.size(1), 3, self.heads, self.head_dim)
+            q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        else:
+            q = self._split_heads(self.q(x))
+            k = self._split_heads(self.k(x))
+            v = self._split_heads(self.v(x))
+        if self.sdpa:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            attn = (q @ k.transpose(-2, -1)) * self.scale
+            out = attn.softmax(dim=-1) @ v
+        out = out.transpose(1, 2).reshape(x.size(0), x.size(1), -1)
+        return self.proj(out)
+
+
+class Transformer(nn.Module):
+    """A pre-norm transformer encoder block on the feature map's positions as tokens: the
+    (N, C, H, W) map becomes (N, H*W, C) tokens, goes through ``t + attn(ln(t))`` and
+    ``t + mlp(ln(t))`` (Linear -> GELU -> Linear), and is put back as an (N, C', H', W') map.
+    A stride-2 block first merges each 2x2 patch (Swin-style: gather 4C features, layer norm,
+    linear to C'); a stride-1 block with C != C' first projects the tokens with a linear."""
+
+    def __init__(
+        self, mk, cin, cout, stride, hw, *, heads, mlp_ratio, sdpa, fused_qkv, layout
+    ) -> None:
+        super().__init__()
+        assert cout % heads == 0 and (stride == 1 or hw % 2 == 0)
+        self.stride = stride
+        self.layout = layout
+        self.hw_out = hw // stride
+        tokens = self.hw_out * self.hw_out
+        if stride == 2:
+            self.merge_norm = nn.LayerNorm(4 * cin)
+            self.embed = mk.linear(4 * cin, cout, tokens)
+        elif cin != cout:
+            self.embed = mk.linear(cin, cout, tokens)
+        else:
+            self.embed = nn.Identity()
+        self.norm1 = nn.LayerNorm(cout)
+        self.attn = TokenAttention(mk, cout, tokens, heads=heads, sdpa=sdpa, fused_qkv=fused_qkv)
+        self.norm2 = nn.LayerNorm(cout)
+        hidden = cout * mlp_ratio
+        self.mlp = nn.Sequential(
+            mk.linear(cout, hidden, tokens), nn.GELU(), mk.linear(hidden, cout, tokens)
+        )
+        form = "sdpa" if sdpa else "matmul"
+        qkv = " qkv" if fused_qkv else ""
+        self.desc = (
+            f"transformer h{heads} {cin}->{cout} s{stride} mlp{mlp_ratio} {form}{qkv} {layout}"
+        )
+
+    def _merge(self, x: torch.Tensor) -> torch.Tensor:
+        # (N, C, H, W) -> (N, H/2 * W/2, 4C): the four pixels of each 2x2 patch side by side
+        n, c, h, w = x.shape
+        x = x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 3, 5, 1)
+        return self.merge_norm(x.reshape(n, (h // 2) * (w // 2), 4 * c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self._merge(x) if self.stride == 2 else _to_tokens(x, self.layout)
+        t = self.embed(t)
+        t = t + self.attn(self.norm1(t))
+        t = t + self.mlp(self.norm2(t))
+        return _to_map(t, self.hw_out, self.layout)
+
+
 class PoolDown(nn.Module):
     """Stride-2 max or average pooling between stages (no MACs)."""
 
@@ -330,9 +456,15 @@ def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 
 
-def _draw_block(rng: random.Random, cin: int, cout: int, stride: int) -> tuple[str, dict] | None:
-    """Draw a block kind and its options valid for (cin, cout, stride); None if none fits."""
-    kind = _weighted(rng, _BLOCK_WEIGHTS)
+def _draw_block(
+    rng: random.Random, cin: int, cout: int, stride: int, hw: int, attention: bool = False
+) -> tuple[str, dict] | None:
+    """Draw a block kind and its options valid for (cin, cout, stride, hw); None if none fits.
+
+    ``attention=False`` must keep drawing exactly the same numbers as before the option existed
+    (measured timings name ``random:seed=N`` networks): only the transformer kind, drawn only
+    with ``attention=True``, may draw more."""
+    kind = _weighted(rng, _ATTN_BLOCK_WEIGHTS if attention else _BLOCK_WEIGHTS)
     norm = "gn" if rng.random() < 0.15 else "bn"
     act = _weighted(rng, _ACT_WEIGHTS)
     if kind == "conv":
@@ -378,6 +510,17 @@ def _draw_block(rng: random.Random, cin: int, cout: int, stride: int) -> tuple[s
             norm=norm,
             act=act,
         )
+    if kind == "transformer":
+        if stride == 2 and hw % 2:
+            return None
+        heads = rng.choice([h for h in (1, 2, 3, 4, 6, 8) if cout % h == 0 and cout // h >= 8])
+        return kind, dict(
+            heads=heads,
+            mlp_ratio=rng.choice([1, 2, 2, 4]),
+            sdpa=rng.random() < 0.4,
+            fused_qkv=rng.random() < 0.3,
+            layout=rng.choice(["flatten", "permute"]),
+        )
     if kind == "shuffle_v2":
         if cout % 2 or (stride == 1 and cin != cout):
             return None
@@ -403,6 +546,7 @@ _BLOCKS = {
     "inception": Inception,
     "shuffle_v2": ShuffleV2,
     "shuffle_v1": ShuffleV1,
+    "transformer": Transformer,
 }
 
 
@@ -426,12 +570,16 @@ def build_random(
     input_size: int = 32,
     num_classes: int = 100,
     max_blocks: int = 12,
+    attention: bool = False,
 ) -> nn.Module:
     """A random CIFAR-style network, a pure function of ``seed``.
 
-    Conv + linear MACs stay at or under ``max_mmacs`` million; at most ``max_blocks`` blocks (plus
-    pooling layers). The model has ``arch_description`` (one line per block), ``seed`` and
-    ``estimated_mmacs`` (the exact conv + linear MAC count, in millions, biases excluded).
+    Conv + linear (+ attention matmul) MACs stay at or under ``max_mmacs`` million; at most
+    ``max_blocks`` blocks (plus pooling layers). The model has ``arch_description`` (one line per
+    block), ``seed``, ``attention`` and ``estimated_mmacs`` (the exact conv + linear +
+    attention-matmul MAC count, in millions, biases excluded). ``attention=True`` adds transformer
+    encoder blocks to the draw (a different network per seed); the default builds exactly the
+    networks built before that option existed.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an int, got {seed!r}")
@@ -439,6 +587,8 @@ def build_random(
         raise ValueError(f"input_size must be at least 8, got {input_size}")
     if max_blocks < 1:
         raise ValueError(f"max_blocks must be at least 1, got {max_blocks}")
+    if not isinstance(attention, bool):
+        raise ValueError(f"attention must be true or false, got {attention!r}")
     rng = random.Random(seed)
     budget = int(max_mmacs * 1e6) - _HEAD_RESERVE_CHANNELS * num_classes
     mk = _Maker()
@@ -485,7 +635,7 @@ def build_random(
                 hw = pool.hw_out
             block = None
             for _ in range(8):  # a few tries to draw a block that fits the budget
-                drawn = _draw_block(rng, c, width, stride)
+                drawn = _draw_block(rng, c, width, stride, hw, attention)
                 if drawn is None:
                     continue
                 kind, opts = drawn
@@ -526,6 +676,7 @@ def build_random(
 
     model = RandomNet(stem, blocks, nn.Sequential(*head_layers))
     model.seed = seed
+    model.attention = attention
     model.estimated_mmacs = mk.macs / 1e6
     model.arch_description = "\n".join(lines)
     return model

@@ -70,7 +70,8 @@ class ModelSpec:
     params: dict[str, Any] = field(default_factory=dict)
 
     def canonical(self) -> str:
-        """The one spelling of this spec (parameters sorted)."""
+        """The one spelling of this spec: parameters sorted (those equal to their default were
+        dropped by :func:`parse`: ``resnet?depth=50`` is ``resnet``)."""
         query = _format_params(self.params)
         if self.kind == "random":
             return f"random:{query}"
@@ -82,7 +83,17 @@ class ModelSpec:
 
 
 def parse(spec: str) -> ModelSpec:
-    """Parse a spec string; raises ValueError (malformed) or KeyError (unknown model name)."""
+    """Parse a spec string; raises ValueError (malformed) or KeyError (unknown model name).
+
+    Parameters equal to their default are dropped, so equal models compare equal
+    (``parse("resnet?depth=50") == parse("resnet")``)."""
+    s = _parse(spec)
+    defaults = _defaults(s)
+    params = {k: v for k, v in s.params.items() if k not in defaults or defaults[k] != v}
+    return ModelSpec(s.kind, s.name, params)
+
+
+def _parse(spec: str) -> ModelSpec:
     if not isinstance(spec, str) or not spec.strip():
         raise ValueError(f"a model spec must be a non-empty string, got {spec!r}")
     spec = spec.strip()
@@ -120,6 +131,24 @@ def parse(spec: str) -> ModelSpec:
             f"known: {sorted(entry.defaults) or 'none'}"
         )
     return ModelSpec("zoo", head, params)
+
+
+def _defaults(spec: ModelSpec) -> dict[str, Any]:
+    """Default parameter values of the builder a spec names (none for import specs)."""
+    if spec.kind == "zoo":
+        entry, fixed = resolve_name(spec.name)
+        return {k: v for k, v in entry.defaults.items() if k not in fixed}
+    if spec.kind in ("random", "nb201"):
+        if spec.kind == "random":
+            from costmodel.zoo.random_arch import build_random as builder
+        else:
+            from costmodel.zoo.nb201 import build_nb201 as builder
+        return {
+            n: p.default
+            for n, p in inspect.signature(builder).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+    return {}
 
 
 def _check_keywords(spec: str, params: dict[str, Any], builder: Any) -> None:

@@ -101,6 +101,17 @@ def test_interrupted_run_resumes_losing_nothing(tmp_path):
     assert (again.measured, again.skipped) == (0, 3) and again_calls == []
 
 
+def test_retake_flagged_remeasures_only_flagged_models(tmp_path):
+    run(tmp_path)
+    timings = pd.read_csv(tmp_path / "timings.csv")
+    timings.loc[timings["model"] == SPECS[0], "flagged"] = True
+    timings.to_csv(tmp_path / "timings.csv", index=False)
+    summary = run(tmp_path, retake_flagged=True)
+    assert (summary.measured, summary.skipped) == (1, 2)
+    after = pd.read_csv(tmp_path / "timings.csv")
+    assert len(after) == 3 and not after["flagged"].astype(str).eq("True").any()
+
+
 def test_force_remeasures_and_board_mismatch_is_refused(tmp_path):
     run(tmp_path)
     summary = run(tmp_path, force=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections import Counter
 
@@ -10,8 +11,15 @@ import torch
 import torch.fx
 from torch.utils.flop_counter import FlopCounterMode
 
+import costmodel
 import costmodel.zoo as zoo
-from costmodel.zoo.random_arch import PoolDown, build_random
+from costmodel.zoo.random_arch import (
+    PoolDown,
+    Transformer,
+    _draw_block,
+    _Maker,
+    build_random,
+)
 
 SEEDS = range(50)
 
@@ -150,3 +158,99 @@ def test_max_blocks_bounds_depth():
     for seed in range(10):
         model = build_random(seed=seed, max_blocks=2)
         assert sum(not isinstance(m, PoolDown) for m in model.blocks) <= 2
+
+
+# Timings files name measured ``random:seed=N`` networks: the default generator must keep building
+# exactly these (sha256 of arch_description, first 16 hex digits; parameter count; estimated MMACs).
+PINNED = {
+    0: ("636d71b6ae0b45c4", 305896, 35.82272),
+    3: ("f291a24f3305cbb2", 80396, 50.181856),
+    17: ("90866d6fa8a45b6c", 69128, 27.935232),
+    42: ("369a8daee7aebf56", 116116, 14.343552),
+    99: ("ecd196d52f1269cd", 383384, 16.886784),
+    149: ("f8f90f21454189a5", 18380, 2.16032),
+}
+
+
+@pytest.mark.parametrize("seed", sorted(PINNED))
+def test_default_architectures_are_pinned(seed):
+    for model in (build_random(seed=seed), build_random(seed=seed, attention=False)):
+        digest = hashlib.sha256(model.arch_description.encode()).hexdigest()[:16]
+        assert (digest, n_params(model)) == PINNED[seed][:2]
+        assert model.estimated_mmacs == pytest.approx(PINNED[seed][2], abs=1e-9)
+        assert not any(isinstance(m, Transformer) for m in model.modules())
+
+
+def test_attention_same_seed_same_architecture():
+    a, b = build_random(seed=5, attention=True), build_random(seed=5, attention=True)
+    assert a.arch_description == b.arch_description and str(a) == str(b)
+    assert n_params(a) == n_params(b)
+    descriptions = {build_random(seed=s, attention=True).arch_description for s in range(10)}
+    assert len(descriptions) == 10
+
+
+def test_attention_networks_cover_transformer_ops_and_stay_under_the_bound():
+    categories: set[str] = set()
+    descs: list[str] = []
+    for seed in range(30):
+        model = build_random(seed=seed, attention=True).eval()
+        torch.fx.symbolic_trace(model)
+        with torch.no_grad():
+            assert model(torch.randn(1, 3, 32, 32)).shape == (1, 100)
+        analysis = costmodel.analyze(model, (1, 3, 32, 32))
+        cats = set(analysis.by_category.index)
+        assert "unknown" not in cats, seed
+        categories |= cats
+        macs = analysis.totals["macs"]
+        assert macs <= 60e6, seed
+        # the generator's running count is exact, attention matmuls included
+        assert macs == pytest.approx(model.estimated_mmacs * 1e6, abs=1), seed
+        descs += [b.desc for b in model.blocks if isinstance(b, Transformer)]
+    assert {"layernorm", "softmax", "matmul", "attention", "linear", "activation"} <= categories
+    assert {"reshape", "permute"} <= categories
+    assert len(descs) >= 10
+    for tag in (" s1 ", " s2 ", " matmul", " sdpa", " qkv", " flatten", " permute"):
+        assert any(tag in d for d in descs), tag
+
+
+def test_attention_smaller_bound_and_other_input_size():
+    for seed in range(5):
+        model = build_random(seed=seed, attention=True, max_mmacs=10.0, num_classes=10)
+        macs, out = conv_linear_macs(model)
+        assert macs <= 10e6 and out.shape == (1, 10)
+        assert costmodel.analyze(model, (1, 3, 32, 32)).totals["macs"] <= 10e6
+    model = build_random(seed=5, attention=True, input_size=40)
+    assert "transformer" in model.arch_description
+    with torch.no_grad():
+        assert model.eval()(torch.randn(2, 3, 40, 40)).shape == (2, 100)
+
+
+@pytest.mark.parametrize(
+    "stride,hw,layout", [(1, 5, "flatten"), (1, 5, "permute"), (2, 6, "flatten")]
+)
+@pytest.mark.parametrize("sdpa,fused_qkv", [(False, False), (True, True)])
+def test_transformer_block_shapes_and_macs(stride, hw, layout, sdpa, fused_qkv):
+    mk = _Maker()
+    opts = dict(heads=3, mlp_ratio=2, sdpa=sdpa, fused_qkv=fused_qkv, layout=layout)
+    block = Transformer(mk, 16, 24, stride, hw, **opts).eval()
+    out_hw = hw // stride
+    with torch.no_grad():
+        assert block(torch.randn(2, 16, hw, hw)).shape == (2, 24, out_hw, out_hw)
+    assert costmodel.analyze(block, (1, 16, hw, hw)).totals["macs"] == mk.macs
+    # a stride-2 transformer needs an even map: odd maps never draw one
+    rng = random.Random(0)
+    for _ in range(300):
+        drawn = _draw_block(rng, 16, 24, 2, 5, attention=True)
+        assert drawn is None or drawn[0] != "transformer"
+
+
+def test_attention_spec():
+    spec = "random:attention=true&seed=3"
+    model = zoo.build(spec)
+    assert model.arch_description == build_random(seed=3, attention=True).arch_description
+    assert "transformer" in model.arch_description
+    assert zoo.family(spec) == "random"
+    off = zoo.build("random:attention=false&seed=3")
+    assert off.arch_description == build_random(seed=3).arch_description
+    with pytest.raises(ValueError, match="attention"):
+        build_random(seed=3, attention="yes")

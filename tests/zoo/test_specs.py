@@ -55,13 +55,20 @@ def test_canonical_sorts_parameters_and_spells_values_one_way():
 
 
 def test_value_types():
-    p = parse("vit?depth=2&mlp_ratio=1.5&sdpa=false&pool=mean").params
-    assert p == {"depth": 2, "mlp_ratio": 1.5, "sdpa": False, "pool": "mean"}
+    p = parse("vit?depth=2&mlp_ratio=1.5&sdpa=true&pool=mean").params
+    assert p == {"depth": 2, "mlp_ratio": 1.5, "sdpa": True, "pool": "mean"}
     assert type(p["depth"]) is int and type(p["mlp_ratio"]) is float
     assert type(p["sdpa"]) is bool and type(p["pool"]) is str
-    assert parse("vit?mlp_ratio=2.0").params["mlp_ratio"] == 2.0
-    assert type(parse("vit?mlp_ratio=2.0").params["mlp_ratio"]) is float
+    assert parse("vit?mlp_ratio=3.0").params["mlp_ratio"] == 3.0
+    assert type(parse("vit?mlp_ratio=3.0").params["mlp_ratio"]) is float
     assert parse("vit?sdpa=TRUE").params["sdpa"] is True
+
+
+def test_parameters_equal_to_defaults_are_dropped():
+    assert parse("vit?sdpa=false&mlp_ratio=2.0") == parse("vit")
+    assert parse("resnet?depth=50").canonical() == "resnet"
+    assert parse("random:attention=false&seed=3").canonical() == "random:seed=3"
+    assert parse(f"nb201:{ARCH}?dataset=cifar10") == parse(f"nb201:{ARCH}")
 
 
 def test_kinds_and_families():

@@ -1,0 +1,1 @@
+"""Latency prediction: features, estimators, evaluation protocols, profiles."""

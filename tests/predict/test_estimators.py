@@ -1,0 +1,168 @@
+"""Predictors on synthetic features with known answers; sklearn compatibility."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import cross_val_predict
+
+from costmodel.predict.estimators import (
+    ADDITIVE_TERMS,
+    AdditivePredictor,
+    ConstantPredictor,
+    FullPredictor,
+    MacPredictor,
+    OpLevelPredictor,
+    TransferPredictor,
+    make_predictor,
+)
+
+rng = np.random.default_rng(0)
+
+
+def model_table(n=40):
+    X = pd.DataFrame(
+        {
+            "macs": rng.uniform(1e6, 500e6, n),
+            "module_calls": rng.integers(20, 400, n).astype(float),
+            "logical_ops": rng.integers(20, 300, n).astype(float),
+            "conv_groups": rng.integers(10, 5000, n).astype(float),
+            "param_bytes_read": rng.uniform(1e5, 1e8, n),
+            "act_bytes_read": rng.uniform(1e5, 1e7, n),
+            "bytes_written": rng.uniform(1e5, 1e7, n),
+        },
+        index=[f"m{i}" for i in range(n)],
+    )
+    for cols, _, _ in ADDITIVE_TERMS.values():
+        for c in cols:
+            if c not in X:
+                X[c] = rng.uniform(0, 50e6, n) if "macs" in c else rng.uniform(0, 5e6, n)
+    return X
+
+
+def test_mac_only_recovers_slope_and_intercept():
+    X = model_table()
+    y = 0.02 * X["macs"] / 1e6 + 1.5
+    est = MacPredictor().fit(X, y)
+    assert est.ms_per_mmac_ == pytest.approx(0.02) and est.intercept_ms_ == pytest.approx(1.5)
+    prop = MacPredictor(proportional=True).fit(X, 0.03 * X["macs"] / 1e6)
+    assert prop.intercept_ms_ == 0 and prop.ms_per_mmac_ == pytest.approx(0.03)
+    neg = MacPredictor().fit(X, 100 - 0.01 * X["macs"] / 1e6)  # a, b >= 0 even so
+    assert neg.ms_per_mmac_ >= 0 and neg.intercept_ms_ >= 0
+
+
+def test_additive_recovers_physical_costs():
+    X = model_table(80)
+    true = {
+        "conv_depthwise_macs": 0.5,
+        "conv_dense_macs": 0.02,
+        "movement_bytes": 0.3,
+        "module_calls": 0.02,
+    }
+    y = 0.7 + sum(
+        v * X[list(ADDITIVE_TERMS[k][0])].sum(axis=1) / ADDITIVE_TERMS[k][1]
+        for k, v in true.items()
+    )
+    est = AdditivePredictor(alpha=1e-8).fit(X, y)
+    for k, v in true.items():
+        assert est.coefficients_[k][0] == pytest.approx(v, rel=0.02), k
+    assert np.all(est.coef_ >= 0)
+    assert np.allclose(est.predict(X), y, rtol=2e-2)
+
+
+def node_tables(n_models=30, timed=True):
+    """Models made of conv and relu nodes with known costs: conv 5 us + 0.1 us/MMAC-ish."""
+    tables, ys = [], []
+    for _ in range(n_models):
+        k = rng.integers(5, 40)
+        cat = rng.choice(["conv_dense", "activation"], size=k)
+        macs = np.where(cat == "conv_dense", rng.uniform(1e5, 5e7, k), 0.0)
+        act = rng.uniform(1e3, 1e6, k)
+        lat = np.where(cat == "conv_dense", 5 + 2e-5 * macs, 1 + 1e-3 * act)
+        t = pd.DataFrame(
+            {
+                "node": [f"n{i}" for i in range(k)],
+                "category": cat,
+                "macs": macs,
+                "flops": 2 * macs,
+                "act_bytes": act,
+                "param_bytes": 0.0,
+                "out_bytes": act,
+                "params": 0.0,
+                "groups": 1.0,
+                "kernel": 9.0,
+                "stride": 1.0,
+                "in_channels": 8.0,
+                "out_channels": 8.0,
+                "out_elems": act / 4,
+                "n_aten_ops": 1.0,
+                "is_copy": 0.0,
+            }
+        )
+        if timed:
+            t["latency_us"] = lat
+        tables.append(t)
+        ys.append(lat.sum() / 1e3)
+    X = model_table(n_models)
+    X["node_table"] = tables
+    y = pd.Series(ys, index=X.index) + 0.01 * X["module_calls"]
+    return X, y
+
+
+def test_op_level_learns_node_costs_and_the_per_call_overhead():
+    X, y = node_tables(40)
+    est = OpLevelPredictor(max_iter=50).fit(X.iloc[:30], y.iloc[:30])
+    pred = est.predict(X.iloc[30:])
+    assert np.abs(pred / y.iloc[30:] - 1).max() < 0.10
+    assert est.stage_coef_["module_calls"] == pytest.approx(0.01, rel=0.3)
+
+
+def test_op_level_needs_timed_nodes_and_warns_on_unseen_categories():
+    X, y = node_tables(10, timed=False)
+    with pytest.raises(ValueError, match="per-op timings"):
+        OpLevelPredictor().fit(X, y)
+    X, y = node_tables(20)
+    est = OpLevelPredictor(max_iter=20).fit(X, y)
+    odd = X.iloc[:1].copy()
+    odd["node_table"] = [odd["node_table"].iloc[0].assign(category="concat")]
+    with pytest.warns(UserWarning, match="concat"):
+        est.predict(odd)
+
+
+def test_transfer_adapts_a_prior():
+    X = model_table()
+    prior = MacPredictor().fit(X, 0.01 * X["macs"] / 1e6 + 1)
+    y = pd.Series(2 * prior.predict(X) + 0.5, index=X.index)
+    est = TransferPredictor(prior=prior).fit(X.iloc[:5], y.iloc[:5])
+    assert np.allclose(est.predict(X), y, rtol=1e-6)
+    assert prior.ms_per_mmac_ == pytest.approx(0.01)  # the prior itself is untouched
+
+
+def test_full_picks_by_data():
+    X, y = node_tables(20)
+    assert FullPredictor(max_iter=20).fit(X, y).kind_ == "OpLevelPredictor"
+    assert FullPredictor().fit(X.drop(columns="node_table"), y).kind_ == "AdditivePredictor"
+    prior = MacPredictor().fit(X, y)
+    assert FullPredictor(prior=prior).fit(X, y).kind_ == "TransferPredictor"
+
+
+@pytest.mark.parametrize("name", ["constant", "mac", "additive", "full"])
+def test_sklearn_compatibility(name):
+    est = make_predictor(name)
+    params = est.get_params()
+    assert clone(est).get_params() == params
+    est.set_params(**params)
+    X = model_table(30)
+    y = 0.01 * X["macs"] / 1e6 + 0.002 * X["module_calls"] + 1
+    pred = cross_val_predict(est, X, y, cv=3)
+    assert pred.shape == (30,) and np.isfinite(pred).all()
+    with pytest.raises(Exception, match="not fitted"):
+        make_predictor(name).predict(X)
+
+
+def test_unknown_predictor_and_bad_input():
+    with pytest.raises(KeyError, match="unknown predictor"):
+        make_predictor("magic")
+    with pytest.raises(TypeError, match="feature DataFrame"):
+        MacPredictor().fit(np.ones((3, 1)), [1, 2, 3])
+    assert ConstantPredictor().fit(model_table(5), [1, 2, 3, 4, 100]).median_ == 3

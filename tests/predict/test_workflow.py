@@ -1,0 +1,151 @@
+"""fit -> profile -> predict, and compare, on small real models with synthetic timings."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from costmodel.bench.calibrate import calibrate
+from costmodel.bench.protocol import Protocol
+from costmodel.predict.features import FeatureCache, FeatureError, featurize
+from costmodel.predict.profile import ProfileError, load_profile
+from costmodel.predict.workflow import compare_predictors, fit_profile, load_training, predict_specs
+
+SPECS = [
+    "resnet?depth=18&width=0.5",
+    "vgg?depth=11&width=0.5",
+    "mobilenet?width=0.25",
+    "mobilenetv2?width=0.35",
+    "shufflenetv2?width=0.5",
+    "squeezenet?width=0.5",
+    "random:seed=1",
+    "random:seed=2",
+    "random:seed=3",
+    "mobilenetv3?mode=small&width=0.5",
+]
+
+
+@pytest.fixture(scope="module")
+def board(tmp_path_factory):
+    """A timings folder of tiny real models: fake clock, fake per-op times that depend on the
+    op (so an op-level model has something to learn), whole-model time = their sum + 1 ms."""
+    out = tmp_path_factory.mktemp("board")
+
+    def op_timer(fn):
+        fn()
+        return 20e-6
+
+    calibrate(
+        SPECS,
+        out,
+        board="fake",
+        progress=False,
+        op_timer=op_timer,
+        protocol=Protocol(warmup=0, rounds=1, runs_per_round=1, group_size=10),
+    )
+    from costmodel.analysis import analyze
+
+    timings = pd.read_csv(out / "timings.csv")
+    ops = pd.read_csv(out / "ops.csv")
+    macs = {s: analyze(s).nodes.set_index("name")["macs"] for s in SPECS}
+    ops["latency_us"] = [
+        2 + m / 1e4 for m in (macs[r.model].get(r.node, 0) for r in ops.itertuples())
+    ]
+    ops.to_csv(out / "ops.csv", index=False)
+    sums = ops.groupby("model")["latency_us"].sum() / 1e3
+    timings["latency_ms"] = timings["model"].map(sums) + 1.0
+    timings.to_csv(out / "timings.csv", index=False)
+    return out
+
+
+def test_fit_save_load_predict(board, tmp_path):
+    profile, data = fit_profile(board / "timings.csv", predictor="full")
+    assert data.has_ops and len(data.X) == len(SPECS)
+    path = profile.save(tmp_path / "fake.profile.json")
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "costmodel-profile" and doc["version"] == 1
+    assert doc["coefficients"]["estimator"] == "OpLevelPredictor"
+    assert doc["board"]["board"] == "fake" and doc["calibration"]["models"] == len(SPECS)
+    assert {"costmodel", "torch", "sklearn"} <= set(doc["versions"])
+    loaded = load_profile(path)
+    table, notes = predict_specs(loaded, ["resnet?depth=18&width=0.25", "vgg?depth=13&width=0.5"])
+    assert (table["predicted_ms"] > 0).all() and (table["mac_only_ms"] > 0).all()
+    assert (table["low_ms"] <= table["predicted_ms"]).all()
+    parts = table.drop(
+        columns=["predicted_ms", "low_ms", "high_ms", "mac_only_ms", "MMACs", "params_M"]
+    )
+    assert np.allclose(parts.sum(axis=1), table["predicted_ms"], rtol=1e-6)
+    assert table.loc["vgg?depth=13&width=0.5", "convolution"] > 0
+
+
+def test_profile_integrity_is_checked(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="mac")
+    path = profile.save(tmp_path / "p.profile.json")
+    state = tmp_path / "p.profile.joblib"
+    state.write_bytes(state.read_bytes() + b"tampered")
+    with pytest.raises(ProfileError, match="checksum"):
+        load_profile(path)
+    doc = json.loads(path.read_text())
+    doc["version"] = 99
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProfileError, match="version 99"):
+        load_profile(path)
+    path.write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(ProfileError, match="not a costmodel profile"):
+        load_profile(path)
+
+
+def test_too_few_models_is_a_clear_error(board, tmp_path):
+    few = pd.read_csv(board / "timings.csv").head(4)
+    few.to_csv(tmp_path / "timings.csv", index=False)
+    with pytest.raises(ValueError, match="at least 6 calibration models"):
+        fit_profile(tmp_path / "timings.csv", predictor="additive")
+    fit_profile(tmp_path / "timings.csv", predictor="mac")  # 2 parameters: fine
+
+
+def test_out_of_range_warnings(board):
+    profile, _ = fit_profile(board / "timings.csv", predictor="full")
+    _, notes = predict_specs(profile, ["vit?depth=4&dim=128&heads=4&pool=mean&sdpa=true"])
+    assert any("not in the calibration set" in n and "attention" in n for n in notes)
+
+
+def test_compare_lofo_on_the_same_splits(board):
+    data = load_training(board / "timings.csv")
+    scores, preds = compare_predictors(data, protocol="lofo")
+    assert {"constant", "mac", "additive", "oplevel"} <= set(scores.index)
+    assert preds[["mac", "oplevel"]].notna().all().all()
+    assert scores.loc["oplevel", "MAPE"] < scores.loc["mac", "MAPE"]
+
+
+def test_disconnected_rows_are_dropped(tmp_path):
+    arch_on = (
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|"
+        + "+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    )
+    arch_off = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    frame = pd.DataFrame(
+        {
+            "model": [f"nb201:{arch_on}", f"nb201:{arch_off}"],
+            "latency_ms": [10.0, 0.01],
+            "output_connected": [True, False],
+        }
+    )
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    data = load_training(tmp_path / "t.csv")
+    assert list(data.X.index) == [f"nb201:{arch_on}"] and len(data.dropped) == 1
+
+
+def test_featurize_caches_and_reports_failures(tmp_path, monkeypatch):
+    cache = FeatureCache(tmp_path)
+    specs = ["resnet?depth=18&width=0.5", "fixtures_models:broken"]
+    with pytest.raises(FeatureError, match="always fails"):
+        featurize(specs, cache=cache)
+    calls = []
+    import costmodel.predict.features as features
+
+    original = features._analyze_one
+    monkeypatch.setattr(features, "_analyze_one", lambda *a: calls.append(a[0]) or original(*a))
+    again = featurize(specs, cache=cache, errors="skip")
+    assert calls == ["fixtures_models:broken"]  # the good model came from the cache
+    assert list(again.X.index) == specs[:1] and "always fails" in again.failures[specs[1]]

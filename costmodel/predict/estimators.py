@@ -286,7 +286,14 @@ class OpLevelPredictor(RegressorMixin, BaseEstimator):
         return pred
 
     def _op_sums(self, tables, warn: bool = True) -> np.ndarray:
-        return np.array([self.node_latency_us(t, warn).sum() / 1e3 for t in tables])
+        """Sum of predicted node latencies per model, in ms (all nodes predicted in one batch)."""
+        sizes = np.array([len(t) for t in tables])
+        if sizes.sum() == 0:
+            return np.zeros(len(tables))
+        nodes = pd.concat([t for t in tables if len(t)], ignore_index=True)
+        per_node = self.node_latency_us(nodes, warn) / 1e3
+        owner = np.repeat(np.arange(len(tables)), sizes)
+        return np.bincount(owner, weights=per_node, minlength=len(tables))
 
     def predict(self, X):
         check_is_fitted(self)
@@ -294,33 +301,55 @@ class OpLevelPredictor(RegressorMixin, BaseEstimator):
         return self._stage_design(X, self._nodes(X)) @ coef + self.intercept_ms_
 
 
-class TransferPredictor(RegressorMixin, BaseEstimator):
+class _KeepsFittedPrior:
+    """``sklearn.clone`` would replace a fitted ``prior`` by an unfitted copy; a clone of these
+    estimators shares the (never modified) fitted prior instead."""
+
+    def __sklearn_clone__(self):
+        return type(self)(**self.get_params(deep=False))
+
+
+class TransferPredictor(_KeepsFittedPrior, RegressorMixin, BaseEstimator):
     """A predictor fitted on another board, adapted to this one with few measurements:
-    latency = a * prior(X) + b * module_calls + c, a, b, c >= 0 (``prior`` is left unchanged).
+    latency = a * prior(X) + b * module_calls + c * conv_groups + d, all >= 0.
+
+    The prior carries what boards share (which ops cost what relative to each other); the few
+    new terms absorb what differs most between CPU builds: framework overhead per module call,
+    and the per-group loop of grouped convolutions on builds without native grouped kernels.
+    ``prior`` is left unchanged.
     """
+
+    TERMS = ("prior_ms", "module_calls", "conv_groups")
 
     def __init__(self, prior=None) -> None:
         self.prior = prior
 
+    def _design(self, X) -> np.ndarray:
+        X = _frame(X)
+        return np.column_stack(
+            [
+                self.prior.predict(X),
+                X["module_calls"].to_numpy(float),
+                X["conv_groups"].to_numpy(float),
+            ]
+        )
+
     def fit(self, X, y):
         if self.prior is None:
             raise ValueError("TransferPredictor needs a fitted prior predictor")
-        base = self.prior.predict(X)
-        calls = _frame(X)["module_calls"].to_numpy(float)
         stage = LinearRegression(positive=True, fit_intercept=True)
-        stage.fit(np.column_stack([base, calls]), np.asarray(y, float), sample_weight=_weights(y))
-        self.scale_, self.ms_per_call_ = (float(c) for c in stage.coef_)
+        stage.fit(self._design(X), np.asarray(y, float), sample_weight=_weights(y))
+        self.coef_ = dict(zip(self.TERMS, (float(c) for c in stage.coef_), strict=True))
         self.intercept_ms_ = max(float(stage.intercept_), 0.0)
         return self
 
     def predict(self, X):
         check_is_fitted(self)
-        base = self.prior.predict(X)
-        calls = _frame(X)["module_calls"].to_numpy(float)
-        return self.scale_ * base + self.ms_per_call_ * calls + self.intercept_ms_
+        coef = np.array([self.coef_[t] for t in self.TERMS])
+        return self._design(X) @ coef + self.intercept_ms_
 
 
-class FullPredictor(RegressorMixin, BaseEstimator):
+class FullPredictor(_KeepsFittedPrior, RegressorMixin, BaseEstimator):
     """The best predictor for the data at hand: op-level when the calibration models come with
     per-op timings, additive otherwise; with a ``prior`` profile's predictor, a transfer of it."""
 

@@ -52,20 +52,24 @@ class Profile:
         for attr in (
             "coefficients_",
             "stage_coef_",
+            "coef_",
             "ms_per_mmac_",
             "intercept_ms_",
             "scale_",
             "ms_per_call_",
             "median_",
         ):
-            if hasattr(est, attr):
-                coef[attr.rstrip("_")] = getattr(est, attr)
+            value = getattr(est, attr, None)
+            if value is not None and not isinstance(value, np.ndarray):  # arrays are internal
+                if attr == "coef_" and "coefficients" in coef:
+                    continue
+                coef[attr.rstrip("_")] = value
         if hasattr(est, "category_coef_"):
             coef["node_costs_us"] = {
                 c: {"overhead": v[0], "per_MMAC": v[1], "per_MB": v[2]}
                 for c, v in est.category_coef_.items()
             }
-        return json.loads(json.dumps(coef, default=float))
+        return json.loads(json.dumps(coef, default=_json_default))
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)

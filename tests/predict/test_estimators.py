@@ -133,7 +133,8 @@ def test_transfer_adapts_a_prior():
     X = model_table()
     prior = MacPredictor().fit(X, 0.01 * X["macs"] / 1e6 + 1)
     y = pd.Series(2 * prior.predict(X) + 0.5, index=X.index)
-    est = TransferPredictor(prior=prior).fit(X.iloc[:5], y.iloc[:5])
+    est = clone(TransferPredictor(prior=prior)).fit(X.iloc[:8], y.iloc[:8])
+    assert est.prior is prior  # a clone keeps the fitted prior (sklearn would unfit it)
     assert np.allclose(est.predict(X), y, rtol=1e-6)
     assert prior.ms_per_mmac_ == pytest.approx(0.01)  # the prior itself is untouched
 

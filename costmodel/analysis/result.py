@@ -51,26 +51,6 @@ NODE_COLUMNS = (
     "unknown",
     "inputs",
 )
-_RECORD_FIELDS = (
-    "name",
-    "op",
-    "target",
-    "module",
-    "module_type",
-    "category",
-    "macs",
-    "flops",
-    "act_elems_read",
-    "param_elems_read",
-    "elems_written",
-    "act_bytes_read",
-    "param_bytes_read",
-    "bytes_written",
-    "params",
-    "dtype",
-    "is_copy",
-    "pattern",
-)
 _SUMS = (
     "macs",
     "flops",
@@ -87,10 +67,11 @@ def _shape_str(shapes: Sequence[Sequence[int]]) -> str:
 
 
 def _row(r: NodeRecord) -> dict[str, Any]:
+    """One table row: derived columns are computed here, every other column is the record's
+    field of that name."""
     a = r.attrs
     kernel = a.get("kernel")
-    return {
-        **{k: getattr(r, k) for k in _RECORD_FIELDS},
+    derived = {
         "input_shapes": _shape_str(r.input_shapes),
         "output_shapes": _shape_str(r.output_shapes),
         "aten_ops": ",".join(r.aten_ops),
@@ -103,6 +84,7 @@ def _row(r: NodeRecord) -> dict[str, Any]:
         "in_channels": a.get("in_channels", 0),
         "out_channels": a.get("out_channels", 0),
     }
+    return {c: derived[c] if c in derived else getattr(r, c) for c in NODE_COLUMNS}
 
 
 class Analysis:

@@ -65,10 +65,14 @@ def load_training(
     prune_dead: bool = False,
     n_jobs: int = 1,
     progress: bool = False,
+    models: list[str] | None = None,
 ) -> Training:
-    """Read a timings file (and ops.csv / board.json next to it) and featurise its models."""
+    """Read a timings file (and ops.csv / board.json next to it) and featurise its models
+    (only ``models``, when given)."""
     path = Path(timings)
     frame = read_timings(path)
+    if models is not None:
+        frame = frame[frame["model"].isin(models)]
     if "board" in frame.columns:
         boards = sorted(frame["board"].astype(str).unique())
         if board is not None:

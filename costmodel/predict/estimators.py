@@ -16,13 +16,12 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.utils.validation import check_is_fitted
 
 from costmodel.analysis.ops import CATEGORIES
-from costmodel.predict.features import NODE_COLUMNS
 
 
 def _weights(y: np.ndarray) -> np.ndarray:
@@ -395,7 +394,12 @@ def make_predictor(name: str, **params):
 
 
 __all__ = [
-    "AdditivePredictor", "ConstantPredictor", "FullPredictor", "MacPredictor",
-    "OpLevelPredictor", "PREDICTORS", "TransferPredictor", "clone", "make_predictor",
-    "NODE_COLUMNS",
-]  # fmt: skip
+    "AdditivePredictor",
+    "ConstantPredictor",
+    "FullPredictor",
+    "MacPredictor",
+    "OpLevelPredictor",
+    "PREDICTORS",
+    "TransferPredictor",
+    "make_predictor",
+]

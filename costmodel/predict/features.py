@@ -29,14 +29,11 @@ from joblib import Parallel, delayed
 
 from costmodel.analysis.ops import CATEGORIES, MAC_CATEGORIES
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2  # bump when the analysis changes what features say
 OP_CATEGORIES = tuple(c for c in CATEGORIES if c not in ("unknown", "shape"))
 TOTALS = ("macs", "flops", "bytes", "params", "nodes", "logical_ops", "mac_nodes",
           "module_calls", "conv_groups", "n_aten_ops", "act_bytes_read", "param_bytes_read",
           "bytes_written")  # fmt: skip
-NODE_COLUMNS = ("category", "macs", "flops", "act_bytes", "param_bytes", "out_bytes", "params",
-                "groups", "kernel", "stride", "in_channels", "out_channels", "out_elems",
-                "n_aten_ops", "is_copy")  # fmt: skip
 
 
 def default_cache_dir() -> Path:
@@ -237,8 +234,3 @@ def featurize(
     ok = [s for s in unique if results[s][0] is not None]
     X = pd.DataFrame([results[s][0] for s in ok], index=pd.Index(ok, name="model"))
     return Features(X, {s: results[s][1] for s in ok}, failures)
-
-
-def model_table(features: Features, specs: Iterable[str]) -> pd.DataFrame:
-    """The feature rows of ``specs``, in that order."""
-    return features.X.loc[list(specs)]

@@ -27,7 +27,10 @@ NB201 = [
     "nb201:|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
     "nb201:|none~0|+|nor_conv_1x1~0|none~1|+|avg_pool_3x3~0|skip_connect~1|nor_conv_3x3~2|?dataset=imagenet16",
 ]
-RANDOM = [f"random:seed={s}" for s in range(4)]
+RANDOM = [f"random:seed={s}" for s in range(4)] + [
+    f"random:attention=true&seed={s}"
+    for s in (0, 5, 44)  # 44: pooling a strided map
+]
 
 
 @pytest.mark.parametrize("spec", ZOO + NB201 + RANDOM)

@@ -31,6 +31,7 @@ ZERO_COPY_PERMUTES = (
     aten.t,
     aten.expand,
     aten.as_strided,
+    aten.as_strided_,
     aten.unfold,
     aten.diagonal,
 )

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,9 @@ from costmodel.report.study import study_table
 from costmodel.zoo import family
 from costmodel.zoo.catalog import catalog
 
-QUICK = Protocol(warmup=3, rounds=4, runs_per_round=5, group_size=6)
+# Groups of 10 models, study models shuffled in among the calibration models (below), so that
+# drift of a shared machine during the run biases both alike.
+QUICK = Protocol(warmup=3, rounds=4, runs_per_round=5, group_size=10)
 
 
 @dataclass
@@ -73,8 +76,10 @@ def run_demo(
         f"on this machine ({threads} thread, quick protocol)"
     )
     board = out / "timings"
+    order = list(dict.fromkeys(specs + calibration))
+    random.Random(0).shuffle(order)  # interleave study and calibration models
     calibrate(
-        list(dict.fromkeys(specs + calibration)),
+        order,
         board,
         board="this-machine",
         threads=threads,

@@ -17,7 +17,6 @@ from torch.nn.modules.module import (
     register_module_forward_hook,
     register_module_forward_pre_hook,
 )
-from torch.utils._pytree import tree_flatten
 
 from costmodel.analysis.capture import (
     CATEGORY_BY_TARGET,
@@ -26,11 +25,7 @@ from costmodel.analysis.capture import (
     make_meta_inputs,
     tensor_meta,
 )
-from costmodel.analysis.recorder import OpRecorder
-
-
-def _tensors(tree: Any) -> list[torch.Tensor]:
-    return [t for t in tree_flatten(tree)[0] if isinstance(t, torch.Tensor)]
+from costmodel.analysis.recorder import OpRecorder, _tensors
 
 
 def run_dispatch(model: nn.Module, example_inputs: tuple[Any, ...]) -> tuple[list[NodeRecord], int]:

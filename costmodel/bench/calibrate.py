@@ -237,17 +237,13 @@ def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 def _progress(total: int, enabled: bool):
-    if not enabled or total == 0:
-        return _NoBar()
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="model", desc="calibrating", smoothing=0.1)
+    return tqdm(
+        total=total,
+        unit="model",
+        desc="calibrating",
+        smoothing=0.1,
+        disable=not enabled or total == 0,
+    )

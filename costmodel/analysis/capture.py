@@ -21,8 +21,8 @@ import torch.nn as nn
 from torch.utils._python_dispatch import _disable_current_modes
 
 from costmodel.analysis.errors import AnalysisError
-from costmodel.analysis.ops import CATEGORIES
 from costmodel.analysis.recorder import META, OpEvent, OpRecorder, _map, _tensors
+from costmodel.analysis.taxonomy import CATEGORIES, COPY_CATEGORIES
 
 _PRIORITY = {c: i for i, c in enumerate(CATEGORIES)}
 _COUNT_FIELDS = (
@@ -99,7 +99,7 @@ def apply_events(rec: NodeRecord, events: list[OpEvent]) -> None:
         rec.flops += ev.cost.flops
         for f in _COUNT_FIELDS[2:]:
             setattr(rec, f, getattr(rec, f) + getattr(ev, f))
-        if ev.cost.category in ("copy", "concat", "pad"):
+        if ev.cost.category in COPY_CATEGORIES:
             rec.is_copy = True
         cat = ev.cost.category
         if best is None or _PRIORITY[cat] < _PRIORITY[best]:

@@ -17,9 +17,8 @@ from typing import Any
 import pandas as pd
 
 from costmodel.analysis.capture import NodeRecord
-from costmodel.analysis.ops import CATEGORIES, MAC_CATEGORIES
+from costmodel.analysis.taxonomy import CATEGORIES, MAC_CATEGORIES, NON_OP_CATEGORIES
 
-NON_OP_CATEGORIES = frozenset({"io", "constant"})
 NODE_COLUMNS = (
     "name",
     "op",

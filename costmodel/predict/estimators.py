@@ -21,7 +21,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from costmodel.analysis.ops import CATEGORIES
+from costmodel.analysis.taxonomy import CATEGORIES
 
 
 def _weights(y: np.ndarray) -> np.ndarray:

@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from costmodel.analysis.ops import CATEGORIES, MAC_CATEGORIES
+from costmodel.analysis.taxonomy import FEATURE_CATEGORIES, MAC_CATEGORIES
 
 FEATURE_VERSION = 2  # bump when the analysis changes what features say
-OP_CATEGORIES = tuple(c for c in CATEGORIES if c not in ("unknown", "shape"))
+OP_CATEGORIES = FEATURE_CATEGORIES
 TOTALS = ("macs", "flops", "bytes", "params", "nodes", "logical_ops", "mac_nodes",
           "module_calls", "conv_groups", "n_aten_ops", "act_bytes_read", "param_bytes_read",
           "bytes_written")  # fmt: skip

@@ -18,6 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold
 
+from costmodel.analysis.taxonomy import KINDS, NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_timings
 from costmodel.predict.estimators import (
     ADDITIVE_TERMS,
@@ -35,16 +36,7 @@ from costmodel.zoo import family
 
 # Parameters each predictor fits (MAC-only: 2; additive: its terms + 1, ridge-regularised).
 MIN_MODELS = {"constant": 1, "mac": 3, "additive": 6, "oplevel": 6, "full": 6}
-BREAKDOWN = {
-    "convolution": ("conv_dense", "conv_pointwise", "conv_depthwise", "conv_grouped"),
-    "linear/matmul": ("linear", "matmul", "attention"),
-    "elementwise": ("elementwise", "activation"),
-    "normalisation": ("batchnorm", "layernorm", "groupnorm"),
-    "concatenation": ("concat",),
-    "data movement": ("split", "reshape", "permute", "copy", "shuffle", "pad", "alloc"),
-    "pooling/reduction": ("pooling", "reduction", "softmax", "interpolate"),
-    "other": ("free", "shape", "unknown"),
-}
+BREAKDOWN = KINDS  # predicted time per kind of work
 
 
 @dataclass
@@ -214,7 +206,7 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
             for c in X.columns
             if c.endswith("_ops") and c not in ("logical_ops", "non_mac_ops") and x[c] > 0
         }
-        unseen = sorted(present - seen - {"free", "shape", "alloc"})
+        unseen = sorted(present - seen - NO_DATA_CATEGORIES)
         if unseen:
             notes.append(f"op categories not in the calibration set: {', '.join(unseen)}")
         for key, (lo, hi) in cal.get("ranges", {}).items():

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from costmodel.analysis.taxonomy import KIND_OF, KINDS
 from costmodel.bench.calibrate import calibrate
 from costmodel.bench.protocol import Protocol
 from costmodel.bench.store import read_timings
@@ -149,11 +150,8 @@ def mac_shares(X: pd.DataFrame, specs: list[str], names: dict[str, str]) -> pd.D
 
 def time_shares(ops: pd.DataFrame, specs: list[str], names: dict[str, str]) -> pd.DataFrame:
     """Per model: share of its summed per-op time by kind of work."""
-    from costmodel.predict.workflow import BREAKDOWN
-
-    group_of = {c: g for g, cats in BREAKDOWN.items() for c in cats}
     sub = ops[ops["model"].isin(specs)].assign(
-        kind=lambda d: d["category"].map(group_of).fillna("other")
+        kind=lambda d: d["category"].map(KIND_OF).fillna("other")
     )
     shares = sub.pivot_table(index="model", columns="kind", values="latency_us", aggfunc="sum")
     shares = shares.div(shares.sum(axis=1), axis=0).fillna(0.0)
@@ -196,20 +194,7 @@ def _plots(
 
     shares = time_shares(ops, specs, names)
     macs = macs.reindex(shares.index).fillna(0.0)
-    kinds = [
-        k
-        for k in (
-            "convolution",
-            "linear/matmul",
-            "elementwise",
-            "normalisation",
-            "concatenation",
-            "data movement",
-            "pooling/reduction",
-            "other",
-        )
-        if k in shares.columns
-    ]
+    kinds = [k for k in KINDS if k in shares.columns]
     colors = dict(zip(kinds, plt.rcParams["axes.prop_cycle"].by_key()["color"], strict=False))
     fig, ax = plt.subplots(figsize=(9, 4.8))
     x = np.arange(len(shares))

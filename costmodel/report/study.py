@@ -5,19 +5,15 @@ from __future__ import annotations
 import pandas as pd
 
 from costmodel.analysis import analyze
-from costmodel.analysis.ops import MAC_CATEGORIES
+from costmodel.analysis.taxonomy import GROUPS as TAX_GROUPS
+from costmodel.analysis.taxonomy import MAC_CATEGORIES, NO_DATA_CATEGORIES
 from costmodel.zoo.catalog import catalog
 
-# Non-MAC categories grouped the way the study discusses them.
+# Non-MAC groups, as the study discusses them (elementwise, activation, norm, concat, ...).
 GROUPS = {
-    "elementwise": ("elementwise",),
-    "activation": ("activation",),
-    "norm": ("batchnorm", "layernorm", "groupnorm"),
-    "concat": ("concat",),
-    "split": ("split",),
-    "shuffle": ("shuffle",),
-    "reshape/copy": ("reshape", "permute", "copy", "pad"),
-    "pool/reduce": ("pooling", "reduction", "softmax", "interpolate"),
+    g: cats
+    for g, cats in TAX_GROUPS.items()
+    if not set(cats) & (MAC_CATEGORIES | NO_DATA_CATEGORIES) and g != "unknown"
 }
 
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from costmodel.analysis.taxonomy import CATEGORIES, MAC_CATEGORIES  # noqa: F401 (re-exported)
+
 aten = torch.ops.aten
 
 
@@ -24,9 +26,10 @@ aten = torch.ops.aten
 class OpCost:
     """What a formula says about one ATen op call.
 
-    category: one of :data:`CATEGORIES`; macs: multiply-accumulates; flops: floating-point
-    operations (2 x MACs for MAC ops, plus element-wise work); moves_data: False for zero-copy
-    views and aliases (no element is read or written); attrs: op attributes a cost model needs.
+    category: one of :data:`costmodel.analysis.taxonomy.CATEGORIES`; macs: multiply-accumulates;
+    flops: floating-point operations (2 x MACs for MAC ops, plus element-wise work); moves_data:
+    False for zero-copy views and aliases (no element is read or written); attrs: op attributes
+    a cost model needs.
     """
 
     category: str
@@ -35,50 +38,6 @@ class OpCost:
     moves_data: bool = True
     attrs: Mapping[str, Any] = field(default_factory=dict)
 
-
-# Categories in priority order: when one fx node dispatches several ATen ops (F.linear -> t +
-# addmm, reshape of a strided tensor -> clone + _unsafe_view), the node takes the category of the
-# op that comes first in this list.
-CATEGORIES: tuple[str, ...] = (
-    "unknown",
-    "attention",
-    "conv_dense",
-    "conv_pointwise",
-    "conv_depthwise",
-    "conv_grouped",
-    "linear",
-    "matmul",
-    "batchnorm",
-    "layernorm",
-    "groupnorm",
-    "softmax",
-    "pooling",
-    "interpolate",
-    "activation",
-    "elementwise",
-    "reduction",
-    "shuffle",
-    "concat",
-    "pad",
-    "copy",
-    "split",
-    "permute",
-    "reshape",
-    "alloc",
-    "free",
-    "shape",
-)
-MAC_CATEGORIES = frozenset(
-    {
-        "attention",
-        "conv_dense",
-        "conv_pointwise",
-        "conv_depthwise",
-        "conv_grouped",
-        "linear",
-        "matmul",
-    }
-)
 
 Formula = Callable[..., OpCost]
 _FORMULAS: dict[Any, Formula] = {}

@@ -131,10 +131,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     kwargs = {}
     if args.quick:
+        from costmodel.zoo.catalog import zoo_specs
+
         kwargs = {
             "specs": args.model or QUICK_DEMO_STUDY,
             "calibration": QUICK_DEMO_CALIBRATION,
             "protocol": Protocol(warmup=1, rounds=2, runs_per_round=2, group_size=7),
+            "reference_models": zoo_specs(),  # a smaller prior: the reference board's zoo models
         }
     elif args.model:
         kwargs = {"specs": args.model}
@@ -154,8 +157,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     sc = result.scores
     lines = [
         "",
-        "Each prediction comes from predictors calibrated on this machine without the "
-        "predicted model's family:",
+        "This machine is a new board: each prediction comes from predictors calibrated on its "
+        "quick-suite timings without the predicted model's family; the full predictor adapts "
+        "the shipped reference board's op-level predictor (refitted without that family) as "
+        "its prior:",
         shown.to_string(),
         "",
         sc[["MAPE", "acc10", "spearman", "kendall"]]
@@ -248,9 +253,12 @@ def cmd_fit(args: argparse.Namespace) -> int:
         board=args.board,
         prune_dead=args.prune_dead,
         n_jobs=args.jobs,
+        use_default_prior=not args.no_default_prior,
     )
     path = profile.save(args.output)
     kind = profile.describe()["estimator"]
+    for note in profile.notes:
+        print(f"note: {note}", file=sys.stderr)
     print(
         f"fitted {args.predictor} ({kind}) on {len(data.X)} models of "
         f"{data.families.nunique()} families"
@@ -264,10 +272,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from costmodel.predict.profile import load_profile
+    from costmodel.predict.profiles import get_profile
     from costmodel.predict.workflow import predict_specs
 
-    profile = load_profile(args.profile)
+    profile = get_profile(args.profile)
     specs = [s for text in args.model for s in _specs_arg(text)]
     shape = args.input_shape[0] if args.input_shape else None
     table, notes = predict_specs(profile, specs, input_shape=shape, n_jobs=args.jobs)
@@ -300,13 +308,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from costmodel.predict.profile import load_profile
+    from costmodel.predict.profiles import resolve_prior
     from costmodel.predict.workflow import compare_predictors, load_training
 
     data = load_training(
         args.timings, board=args.board, prune_dead=args.prune_dead, n_jobs=args.jobs, progress=True
     )
-    prior = load_profile(args.prior) if args.prior else None
+    prior = resolve_prior(args.prior) if args.prior else None
     ks = tuple(int(k) for k in args.k.split(","))
     scores, preds = compare_predictors(
         data, protocol=args.protocol, ks=ks, draws=args.draws, prior=prior, seed=args.seed
@@ -326,7 +334,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profiles(args: argparse.Namespace) -> int:
+    from costmodel.predict.profiles import profile_dir, shipped_profiles
+
+    table = shipped_profiles()
+    if table.empty:
+        print(f"no profiles in {profile_dir()}", file=sys.stderr)
+        return 0
+    shown = table if args.format != "table" else table.drop(columns=["family_list", "path"])
+    _emit(_frame_text(shown.set_index("name"), args.format), args.output)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from costmodel.predict.registry import PREDICTORS
+
     parser = argparse.ArgumentParser(
         prog="costmodel",
         description="Predict embedded inference latency of PyTorch models from MAC and non-MAC "
@@ -436,8 +458,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("fit", help="fit a latency predictor on a timings file -> profile")
     p.add_argument("timings", help="timings CSV (model, latency_ms; ops.csv next to it is used)")
-    p.add_argument("--predictor", default="full", choices=["mac", "additive", "oplevel", "full"])
-    p.add_argument("--prior", help="profile of another board to adapt (few measurements here)")
+    p.add_argument(
+        "--predictor",
+        default="full",
+        choices=[n for n in PREDICTORS if n != "constant"],
+        help="; ".join(f"{n}: {c.description}" for n, c in PREDICTORS.items() if n != "constant"),
+    )
+    p.add_argument(
+        "--prior",
+        help="other boards' profiles to adapt: a profile file, a shipped profile's name, or "
+        "'default' (every shipped board; used automatically below 50 timings)",
+    )
+    p.add_argument(
+        "--no-default-prior",
+        action="store_true",
+        help="never adapt the shipped prior, however few timings there are",
+    )
     p.add_argument("--board", help="the board to use when the file holds several")
     p.add_argument(
         "--prune-dead",
@@ -450,12 +486,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="predict latency of models with a profile")
     p.add_argument("model", nargs="+", help="model specs, or CSV files with a 'model' column")
-    p.add_argument("--profile", required=True)
+    p.add_argument(
+        "--profile", required=True, help="a profile file or a shipped profile's name (raspi4)"
+    )
     p.add_argument("--input-shape", type=_shape, action="append")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("profiles", help="list the shipped board profiles (use them by name)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("-o", "--output")
+    p.set_defaults(func=cmd_profiles)
 
     p = sub.add_parser("compare", help="score predictors against the MAC-only baseline")
     p.add_argument("timings")
@@ -463,7 +506,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", default="5,10,20,50", help="k values for kshot")
     p.add_argument("--draws", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prior", help="also score adapting this profile (kshot)")
+    p.add_argument(
+        "--prior", help="also score adapting this prior (a profile, a shipped name, or 'default')"
+    )
     p.add_argument("--board")
     p.add_argument("--prune-dead", action="store_true")
     p.add_argument("--jobs", type=int, default=1)

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
-.venv/bin/ruff check costmodel tests benchmarks
-.venv/bin/ruff format --check costmodel tests benchmarks
+.venv/bin/ruff check costmodel tests benchmarks scripts
+.venv/bin/ruff format --check costmodel tests benchmarks scripts
 exec .venv/bin/python -m pytest -q "$@"

@@ -1,13 +1,15 @@
-"""Latency predictors as scikit-learn estimators: constant, MAC-only, additive, op-level, transfer.
+"""Latency predictors as scikit-learn estimators: constant, MAC-only, additive, op-level, full.
 
 ``X`` is the per-model feature table of :func:`costmodel.predict.features.featurize` (one row per
 model); the op-level predictor also reads its ``node_table`` column (one per-node table per model,
-with measured per-op latencies where calibration took them). ``y`` is latency in milliseconds.
-Hyper-parameters are stored untouched in ``__init__``; fitted state ends in ``_``; every
-estimator works with ``sklearn.base.clone`` and sklearn's cross-validation tools.
+with measured per-op latencies where calibration took them); a predictor adapting a prior reads
+its ``prior:<source>`` columns (:mod:`costmodel.predict.prior`). ``y`` is latency in
+milliseconds. Hyper-parameters are stored untouched in ``__init__``; fitted state ends in ``_``;
+every estimator works with ``sklearn.base.clone`` and sklearn's cross-validation tools. Each is
+registered by name (:mod:`costmodel.predict.registry`).
 
-Fits minimise *relative* squared error (sample weights 1 / y^2), the quantity MAPE and ±10%
-accuracy measure; otherwise the largest models would decide every coefficient.
+Fits minimise *relative* error (rows weighted by 1 / y), the quantity MAPE and ±10% accuracy
+measure; otherwise the largest models would decide every coefficient.
 """
 
 from __future__ import annotations
@@ -18,10 +20,14 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import LinearRegression, Ridge
+from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import check_is_fitted
 
-from costmodel.analysis.taxonomy import CATEGORIES
+from costmodel.analysis.taxonomy import CATEGORIES, GROUPS, KIND_OF, KINDS
+from costmodel.predict.prior import as_prior
+from costmodel.predict.registry import PREDICTORS, Predictor, make_predictor, register
+from costmodel.predict.selection import fit_nnls_ridge, nested_candidates, select
+from costmodel.predict.terms import TERM_SETS, TERMS, design
 
 
 def _weights(y: np.ndarray) -> np.ndarray:
@@ -34,8 +40,23 @@ def _frame(X) -> pd.DataFrame:
     return X
 
 
-class ConstantPredictor(RegressorMixin, BaseEstimator):
+def _families(X: pd.DataFrame) -> list[str] | None:
+    """The family of each row (its index is model specs), or None when the index is not specs."""
+    from costmodel.zoo import family
+
+    try:
+        return [family(s) for s in X.index]
+    except (KeyError, ValueError, TypeError, AttributeError):
+        return None
+
+
+@register
+class ConstantPredictor(Predictor, RegressorMixin, BaseEstimator):
     """Predicts the calibration models' median latency for everything (the floor to beat)."""
+
+    name = "constant"
+    min_models = 1
+    description = "the calibration models' median latency, for everything (the floor to beat)"
 
     def fit(self, X, y):
         self.median_ = float(np.median(np.asarray(y, float)))
@@ -46,18 +67,24 @@ class ConstantPredictor(RegressorMixin, BaseEstimator):
         return np.full(len(X), self.median_)
 
 
-class MacPredictor(RegressorMixin, BaseEstimator):
+@register
+class MacPredictor(Predictor, RegressorMixin, BaseEstimator):
     """latency = a * MACs + b with a, b >= 0 (``proportional=True``: b = 0) — MACs as used today."""
+
+    name = "mac"
+    min_models = 2
+    description = "latency = a * MACs + b, a, b >= 0 — how MACs are used today (the baseline)"
 
     def __init__(self, proportional: bool = False) -> None:
         self.proportional = proportional
 
     def fit(self, X, y):
-        X = _frame(X)
-        reg = LinearRegression(positive=True, fit_intercept=not self.proportional)
-        reg.fit(X[["macs"]].to_numpy(float) / 1e6, np.asarray(y, float), sample_weight=_weights(y))
-        self.ms_per_mmac_ = float(reg.coef_[0])
-        self.intercept_ms_ = float(reg.intercept_) if not self.proportional else 0.0
+        A = design(_frame(X), ("macs", "intercept"))
+        y = np.asarray(y, float)
+        w = fit_nnls_ridge(A[:, :1] if self.proportional else A, y, (0,) if self.proportional
+                           else (0, 1), (), np.inf)  # fmt: skip
+        self.ms_per_mmac_ = float(w[0])
+        self.intercept_ms_ = 0.0 if self.proportional else float(w[1])
         return self
 
     def predict(self, X):
@@ -65,65 +92,128 @@ class MacPredictor(RegressorMixin, BaseEstimator):
         return self.ms_per_mmac_ * _frame(X)["macs"].to_numpy(float) / 1e6 + self.intercept_ms_
 
 
-# The additive model's terms: each a sum of feature columns, with a unit so that its coefficient
-# reads as a physical cost.
-ADDITIVE_TERMS: dict[str, tuple[tuple[str, ...], float, str]] = {
-    "conv_dense_macs": (("conv_dense_macs",), 1e6, "ms per MMAC"),
-    "conv_pointwise_macs": (("conv_pointwise_macs",), 1e6, "ms per MMAC"),
-    "conv_depthwise_macs": (("conv_depthwise_macs",), 1e6, "ms per MMAC"),
-    "conv_grouped_macs": (("conv_grouped_macs",), 1e6, "ms per MMAC"),
-    "dense_macs": (("linear_macs", "matmul_macs", "attention_macs"), 1e6, "ms per MMAC"),
-    "elementwise_bytes": (("elementwise_bytes", "activation_bytes"), 1e6, "ms per MB"),
-    "norm_bytes": (("batchnorm_bytes", "layernorm_bytes", "groupnorm_bytes"), 1e6, "ms per MB"),
-    "movement_bytes": (("concat_bytes", "copy_bytes", "pad_bytes", "shuffle_bytes"), 1e6,
-                       "ms per MB"),
-    "pool_bytes": (("pooling_bytes", "reduction_bytes", "softmax_bytes", "interpolate_bytes"),
-                   1e6, "ms per MB"),
-    "ops": (("logical_ops",), 1.0, "ms per op"),
-    "module_calls": (("module_calls",), 1.0, "ms per module call"),
-    "conv_groups": (("conv_groups",), 1.0, "ms per convolution group"),
-}  # fmt: skip
+def _term_kind(term: str) -> str:
+    """The kind of work a design term's cost belongs to (for per-kind breakdowns)."""
+    for suffix in ("_ops", "_macs", "_bytes"):
+        if term.endswith(suffix) and term[: -len(suffix)] in GROUPS:
+            return KIND_OF[GROUPS[term[: -len(suffix)]][0]]
+    return {
+        "macs": "MACs (all kinds)",
+        "module_calls": "module calls",
+        "conv_groups": "convolution",
+        "param_bytes": "memory traffic",
+        "intercept": "fixed",
+    }.get(term, "prior (scaled)")
 
 
-def additive_design(X: pd.DataFrame, terms=ADDITIVE_TERMS) -> np.ndarray:
-    cols = []
-    for columns, scale, _ in terms.values():
-        present = [c for c in columns if c in X.columns]
-        cols.append(X[present].sum(axis=1).to_numpy(float) / scale if present else np.zeros(len(X)))
-    return np.column_stack(cols)
+class _KeepsFittedPrior:
+    """``sklearn.clone`` would replace a fitted ``prior`` by an unfitted copy; a clone of these
+    estimators shares the (never modified) fitted prior instead."""
+
+    def __sklearn_clone__(self):
+        return type(self)(**self.get_params(deep=False))
 
 
-class AdditivePredictor(RegressorMixin, BaseEstimator):
-    """latency = sum of non-negative costs per category term (see :data:`ADDITIVE_TERMS`) + c.
+@register
+class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator):
+    """A non-negative sum of physical costs whose complexity is chosen by cross-validation.
 
-    A ridge penalty ``alpha`` (on terms scaled to unit median) keeps the many coefficients
-    stable when only a few dozen models are available; ``coefficients_`` reads as physical
-    costs (ms per MMAC of depthwise convolution, ms per MB copied, ms per module call).
+    Candidates, from simplest to richest (:data:`costmodel.predict.terms.TERM_SETS`): MAC-only;
+    plus one launch cost per kind of op (what a single "ops" term cannot express), per eager
+    module call and per convolution group; plus per-kind compute rates (ms per MMAC of dense,
+    pointwise, depthwise, grouped convolution, linear) and memory rates (ms per MB moved by
+    element-wise ops, normalisation, copies...). Extra terms are ridge-shrunk toward zero;
+    term set and strength are chosen by cross-validation on the calibration rows only
+    (:func:`costmodel.predict.selection.select`), so with too little data the fit is MAC-only.
+
+    With a ``prior`` (a :class:`~costmodel.predict.prior.MultiBoardPrior`, a profile or a fitted
+    predictor), a second base competes: ``s * prior_b(x)`` for the source board whose prediction
+    cross-validates best here, with the same shrunk corrections on top.
+    ``coefficients_`` reads as physical costs.
     """
 
-    def __init__(self, alpha: float = 1e-3) -> None:
-        self.alpha = alpha
+    name = "additive"
+    min_models = 3
+    description = (
+        "a non-negative sum of per-kind costs (launches, MACs, bytes, module calls, groups) whose "
+        "terms and ridge strength are chosen by cross-validation, from MAC-only upward"
+    )
+
+    def __init__(self, prior=None, term_sets=("launch", "work"), se_rule: float = 1.0) -> None:
+        self.prior = prior
+        self.term_sets = term_sets
+        self.se_rule = se_rule
+
+    def _design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+        names = list(TERMS)
+        A = design(X, tuple(names))
+        prior = as_prior(self.prior)
+        if prior is not None:
+            missing = [c for c in prior.columns if c not in X.columns]
+            if missing and len(prior.sources) == 1 and prior.sources[0].name == "prior":
+                X = X.assign(**{missing[0]: prior.sources[0].predictor.predict(X)})
+                missing = []
+            if missing:
+                raise ValueError(
+                    f"the prior's source predictions {missing} are not in the feature table: "
+                    "add them with costmodel.predict.prior.prior_columns()"
+                )
+            A = np.column_stack([A, X[prior.columns].to_numpy(float)])
+            names += prior.columns
+        return A, names
 
     def fit(self, X, y):
-        A = additive_design(_frame(X))
-        self.scale_ = np.where(
-            np.median(np.abs(A), axis=0) > 0,
-            np.median(np.abs(A), axis=0),
-            np.maximum(A.max(axis=0), 1.0),
-        )
-        reg = Ridge(alpha=self.alpha, positive=True, fit_intercept=True)
-        reg.fit(A / self.scale_, np.asarray(y, float), sample_weight=_weights(y))
-        self.coef_ = reg.coef_ / self.scale_
-        self.intercept_ms_ = max(float(reg.intercept_), 0.0)
+        X = _frame(X)
+        y = np.asarray(y, float)
+        A, names = self._design(X)
+        index = {n: i for i, n in enumerate(names)}
+        sets = [tuple(index[t] for t in TERM_SETS[s]) for s in self.term_sets]
+        base = (index["macs"], index["intercept"])
+        candidates = nested_candidates("mac", base, sets)
+        prior = as_prior(self.prior)
+        if prior is not None and len(y) >= 2:
+            src = _best_source(A[:, len(TERMS) :], y)
+            if src is not None:
+                col = len(TERMS) + src
+                candidates += nested_candidates("prior", (col,), sets)
+        chosen, self.cv_error_ = select(A, y, candidates, _families(X), self.se_rule)
+        self.coef_ = fit_nnls_ridge(A, y, chosen.base, chosen.extra, chosen.lam)
+        self.columns_ = names
+        self.chosen_ = {
+            "base": chosen.family if chosen.family == "mac" else names[chosen.base[0]],
+            "terms": [names[i] for i in chosen.base + chosen.extra if self.coef_[i] > 0],
+            "ridge": float(chosen.lam),
+        }
         self.coefficients_ = {
-            name: (float(c), unit)
-            for (name, (_, _, unit)), c in zip(ADDITIVE_TERMS.items(), self.coef_, strict=True)
+            n: (float(c), TERMS[n][2] if n in TERMS else "x prior ms")
+            for n, c in zip(names, self.coef_, strict=True)
+            if c > 0
         }
         return self
 
     def predict(self, X):
         check_is_fitted(self)
-        return additive_design(_frame(X)) @ self.coef_ + self.intercept_ms_
+        A, _ = self._design(_frame(X))
+        return A @ self.coef_
+
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self)
+        A, names = self._design(_frame(X))
+        parts = pd.DataFrame(A * self.coef_, columns=names, index=X.index)
+        parts = parts.loc[:, self.coef_ > 0]
+        return parts.T.groupby([_term_kind(n) for n in parts.columns], sort=False).sum().T
+
+
+def _best_source(P: np.ndarray, y: np.ndarray) -> int | None:
+    """The prior source whose scaled prediction ``s * p`` has the lowest leave-one-out relative
+    error on the calibration rows (closed form), or None when no source predicts anything."""
+    q = P / y[:, None]
+    sq, sq2 = q.sum(axis=0), (q**2).sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s_loo = (sq[None, :] - q) / (sq2[None, :] - q**2)
+        err = np.nanmean(np.abs(np.maximum(s_loo, 0) * q - 1.0), axis=0)
+    err[~np.isfinite(err) | (sq2 <= 0)] = np.inf
+    return int(np.argmin(err)) if np.isfinite(err).any() else None
 
 
 def node_design(nodes: pd.DataFrame) -> np.ndarray:
@@ -153,7 +243,8 @@ def _node_linear_design(nodes: pd.DataFrame) -> np.ndarray:
     return np.column_stack([np.ones(len(nodes)), nodes["macs"].to_numpy(float) / 1e6, nbytes / 1e6])
 
 
-class OpLevelPredictor(RegressorMixin, BaseEstimator):
+@register
+class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     """Per-node latency model, summed over the graph, plus a fitted per-model overhead.
 
     Node model, fitted on the measured nodes of the calibration models (the ``latency_us``
@@ -168,6 +259,13 @@ class OpLevelPredictor(RegressorMixin, BaseEstimator):
     fitted on whole-model latencies. A node of a category never seen in calibration uses a
     linear cost fitted on all nodes, with a warning.
     """
+
+    name = "oplevel"
+    min_models = 6
+    description = (
+        "a per-op latency model learned from per-op timings (per-category linear cost times a "
+        "boosted-tree correction), summed over the graph, plus per module call and per MB costs"
+    )
 
     def __init__(
         self,
@@ -299,75 +397,53 @@ class OpLevelPredictor(RegressorMixin, BaseEstimator):
         coef = np.array([self.stage_coef_[t] for t in self.STAGE_TERMS])
         return self._stage_design(X, self._nodes(X)) @ coef + self.intercept_ms_
 
-
-class _KeepsFittedPrior:
-    """``sklearn.clone`` would replace a fitted ``prior`` by an unfitted copy; a clone of these
-    estimators shares the (never modified) fitted prior instead."""
-
-    def __sklearn_clone__(self):
-        return type(self)(**self.get_params(deep=False))
-
-
-class TransferPredictor(_KeepsFittedPrior, RegressorMixin, BaseEstimator):
-    """A predictor fitted on another board, adapted to this one with few measurements:
-    latency = a * prior(X) + b * module_calls + c * conv_groups + d, all >= 0.
-
-    The prior carries what boards share (which ops cost what relative to each other); the few
-    new terms absorb what differs most between CPU builds: framework overhead per module call,
-    and the per-group loop of grouped convolutions on builds without native grouped kernels.
-    ``prior`` is left unchanged.
-    """
-
-    TERMS = ("prior_ms", "module_calls", "conv_groups")
-
-    def __init__(self, prior=None) -> None:
-        self.prior = prior
-
-    def _design(self, X) -> np.ndarray:
-        X = _frame(X)
-        return np.column_stack(
-            [
-                self.prior.predict(X),
-                X["module_calls"].to_numpy(float),
-                X["conv_groups"].to_numpy(float),
-            ]
-        )
-
-    def fit(self, X, y):
-        if self.prior is None:
-            raise ValueError("TransferPredictor needs a fitted prior predictor")
-        stage = LinearRegression(positive=True, fit_intercept=True)
-        stage.fit(self._design(X), np.asarray(y, float), sample_weight=_weights(y))
-        self.coef_ = dict(zip(self.TERMS, (float(c) for c in stage.coef_), strict=True))
-        self.intercept_ms_ = max(float(stage.intercept_), 0.0)
-        return self
-
-    def predict(self, X):
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Predicted ms per kind of work: node costs by category, module calls, memory traffic."""
         check_is_fitted(self)
-        coef = np.array([self.coef_[t] for t in self.TERMS])
-        return self._design(X) @ coef + self.intercept_ms_
+        X = _frame(X)
+        coef = self.stage_coef_
+        rows = []
+        for (_, x), nodes in zip(X.iterrows(), X["node_table"], strict=True):
+            per_node = self.node_latency_us(nodes, warn=False) / 1e3 * coef["op_sum_ms"]
+            by_cat = pd.Series(per_node).groupby(nodes["category"].to_numpy()).sum()
+            row = {k: float(by_cat[by_cat.index.isin(cats)].sum()) for k, cats in KINDS.items()}
+            row["module calls"] = coef["module_calls"] * x["module_calls"]
+            row["memory traffic"] = (
+                coef["param_MB"] * x["param_bytes_read"] / 1e6
+                + coef["activation_MB"] * (x["act_bytes_read"] + x["bytes_written"]) / 1e6
+            )
+            row["fixed"] = self.intercept_ms_
+            rows.append(row)
+        return pd.DataFrame(rows, index=X.index)
 
 
-class FullPredictor(_KeepsFittedPrior, RegressorMixin, BaseEstimator):
+@register
+class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator):
     """The best predictor for the data at hand: op-level when the calibration models come with
-    per-op timings, additive otherwise; with a ``prior`` profile's predictor, a transfer of it."""
+    per-op timings, otherwise the cross-validated additive predictor (adapting ``prior`` when
+    one is given), which is never more complex than the calibration data supports."""
 
-    def __init__(self, prior=None, alpha: float = 1e-3, max_iter: int = 200) -> None:
+    name = "full"
+    min_models = 3
+    description = (
+        "the best for the data: oplevel when per-op timings are there, else additive (with "
+        "--prior, adapting other boards' predictors)"
+    )
+
+    def __init__(self, prior=None, max_iter: int = 200, se_rule: float = 1.0) -> None:
         self.prior = prior
-        self.alpha = alpha
         self.max_iter = max_iter
+        self.se_rule = se_rule
 
     def fit(self, X, y):
         X = _frame(X)
         has_ops = "node_table" in X.columns and any(
             "latency_us" in t and t["latency_us"].notna().sum() > 0 for t in X["node_table"]
         )
-        if self.prior is not None:
-            self.estimator_ = TransferPredictor(prior=self.prior)
-        elif has_ops:
+        if has_ops and self.prior is None and len(X) >= OpLevelPredictor.min_models:
             self.estimator_ = OpLevelPredictor(max_iter=self.max_iter)
         else:
-            self.estimator_ = AdditivePredictor(alpha=self.alpha)
+            self.estimator_ = AdditivePredictor(prior=self.prior, se_rule=self.se_rule)
         self.estimator_.fit(X, y)
         self.kind_ = type(self.estimator_).__name__
         return self
@@ -376,22 +452,13 @@ class FullPredictor(_KeepsFittedPrior, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.estimator_.predict(X)
 
-
-PREDICTORS = {
-    "constant": ConstantPredictor,
-    "mac": MacPredictor,
-    "additive": AdditivePredictor,
-    "oplevel": OpLevelPredictor,
-    "full": FullPredictor,
-}
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self)
+        return self.estimator_.breakdown(X)
 
 
-def make_predictor(name: str, **params):
-    """A fresh predictor by name (``mac``, ``additive``, ``oplevel``, ``full``, ``constant``)."""
-    if name not in PREDICTORS:
-        raise KeyError(f"unknown predictor {name!r}; use one of {', '.join(PREDICTORS)}")
-    return PREDICTORS[name](**params)
-
+# Older name of adapting a prior (kept for code written against it).
+TransferPredictor = AdditivePredictor
 
 __all__ = [
     "AdditivePredictor",

@@ -44,12 +44,15 @@ class Profile:
     calibration: dict[str, Any] = field(default_factory=dict)
     interval: tuple[float, float] = (0.0, 0.0)
     prune_dead: bool = False
+    notes: list[str] = field(default_factory=list)
 
     def describe(self) -> dict[str, Any]:
         """The readable part: coefficients of the predictor and of the baseline."""
         est = getattr(self.predictor, "estimator_", self.predictor)
         coef: dict[str, Any] = {"estimator": type(est).__name__}
         for attr in (
+            "chosen_",
+            "cv_error_",
             "coefficients_",
             "stage_coef_",
             "coef_",
@@ -90,6 +93,8 @@ class Profile:
             },
             "interval_relative": list(self.interval),
             "prune_dead": self.prune_dead,
+            "notes": self.notes,
+            "prior": _prior_summary(self.predictor),
             "board": self.board,
             "calibration": self.calibration,
             "versions": _versions(),
@@ -97,6 +102,13 @@ class Profile:
         }
         path.write_text(json.dumps(doc, indent=2, default=_json_default))
         return path
+
+
+def _prior_summary(predictor: Any) -> list[dict[str, Any]]:
+    from costmodel.predict.prior import as_prior
+
+    prior = as_prior(getattr(predictor, "prior", None))
+    return prior.describe() if prior is not None else []
 
 
 def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
@@ -169,6 +181,7 @@ def load_profile(path: str | Path) -> Profile:
         calibration=doc.get("calibration", {}),
         interval=tuple(doc.get("interval_relative", (0.0, 0.0))),
         prune_dead=bool(doc.get("prune_dead", False)),
+        notes=list(doc.get("notes", [])),
     )
 
 

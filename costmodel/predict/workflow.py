@@ -20,22 +20,13 @@ from sklearn.model_selection import GroupKFold, KFold
 
 from costmodel.analysis.taxonomy import KINDS, NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_timings
-from costmodel.predict.estimators import (
-    ADDITIVE_TERMS,
-    AdditivePredictor,
-    FullPredictor,
-    MacPredictor,
-    OpLevelPredictor,
-    TransferPredictor,
-    additive_design,
-    make_predictor,
-)
+from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
-from costmodel.predict.profile import Profile, calibration_summary, load_profile
+from costmodel.predict.prior import MultiBoardPrior, as_prior, prior_columns
+from costmodel.predict.profile import Profile, calibration_summary
+from costmodel.predict.registry import check_size, make_predictor
 from costmodel.zoo import family
 
-# Parameters each predictor fits (MAC-only: 2; additive: its terms + 1, ridge-regularised).
-MIN_MODELS = {"constant": 1, "mac": 3, "additive": 6, "oplevel": 6, "full": 6}
 BREAKDOWN = KINDS  # predicted time per kind of work
 
 
@@ -101,15 +92,6 @@ def load_training(
     return Training(X, y, fams, ops is not None, meta, dropped)
 
 
-def _check_size(name: str, n: int) -> None:
-    need = MIN_MODELS.get(name, 6)
-    if n < need:
-        raise ValueError(
-            f"the {name} predictor needs at least {need} calibration models, got {n}; measure "
-            "more models or use --predictor mac (2 parameters)"
-        )
-
-
 def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
     """5th and 95th percentiles of held-out relative errors (grouped by family when possible)."""
     n_fam = families.nunique()
@@ -132,27 +114,63 @@ def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
     return (float(lo), float(hi))
 
 
+# Below this many timings a board's own data cannot pin down more than a few costs: `fit` then
+# adapts the shipped multi-board prior unless told otherwise.
+PRIOR_BELOW = 50
+
+
+def _prior_features(X: pd.DataFrame, prior: MultiBoardPrior, n_jobs: int = 1, input_shape=None):
+    """``X`` with the prior's source predictions, each source reading its own feature variant."""
+
+    def variant(prune: bool) -> pd.DataFrame:
+        feats = featurize(
+            list(X.index), input_shape=input_shape, prune_dead=prune, n_jobs=n_jobs, errors="skip"
+        )
+        return feats.with_nodes(list(X.index))
+
+    return prior_columns(X, prior, variant)
+
+
 def fit_profile(
     timings: str | Path,
     predictor: str = "full",
-    prior: str | Path | None = None,
+    prior: str | Path | MultiBoardPrior | None = None,
     board: str | None = None,
     prune_dead: bool = False,
     n_jobs: int = 1,
+    use_default_prior: bool = True,
 ) -> tuple[Profile, Training]:
-    """Fit ``predictor`` (and the MAC-only baseline) on a timings file."""
+    """Fit ``predictor`` (and the MAC-only baseline) on a timings file.
+
+    ``prior``: a profile path or shipped profile name, ``"default"`` (every shipped board's
+    profile), or a :class:`MultiBoardPrior`. Without one, the full predictor adapts the default
+    prior when the file holds fewer than :data:`PRIOR_BELOW` whole-model timings and no per-op
+    timings (``use_default_prior``); the profile's ``notes`` say so.
+    """
+    from costmodel.predict.profiles import default_prior, resolve_prior
+
     data = load_training(timings, board=board, prune_dead=prune_dead, n_jobs=n_jobs)
-    _check_size(predictor, len(data.X))
-    if prior is not None:
-        est = FullPredictor(prior=load_profile(prior).predictor)
-    else:
-        est = make_predictor(predictor)
+    check_size(predictor, len(data.X))
+    notes = []
+    few = len(data.X) < PRIOR_BELOW and not data.has_ops  # per-op timings are evidence enough
+    if prior is None and use_default_prior and predictor == "full" and few:
+        prior = default_prior(exclude_board=data.board.get("board"))
+        if prior is not None and prior.sources:
+            notes.append(
+                f"{len(data.X)} timings (< {PRIOR_BELOW}): adapting the shipped multi-board prior "
+                f"({', '.join(s.name for s in prior.sources)}); pass --prior to choose another"
+            )
+    prior = resolve_prior(prior) if prior is not None else None
+    if prior is not None and predictor not in ("full", "additive"):
+        raise ValueError(f"--prior works with the full or additive predictor, not {predictor}")
+    est = make_predictor(predictor, prior=prior) if prior is not None else make_predictor(predictor)
     if isinstance(est, OpLevelPredictor) and not data.has_ops:
         raise ValueError(
             f"the oplevel predictor needs per-op timings: no ops.csv next to "
             f"{timings} (use --predictor full or additive)"
         )
-    est.fit(data.X, data.y)
+    X = _prior_features(data.X, prior, n_jobs) if prior is not None else data.X
+    est.fit(X, data.y)
     baseline = MacPredictor().fit(data.X, data.y)
     board_meta = dict(data.board) or {"board": board or "unknown"}
     profile = Profile(
@@ -161,46 +179,26 @@ def fit_profile(
         name=predictor if prior is None else f"{predictor}+prior",
         board=board_meta,
         calibration=calibration_summary(data.X, data.y, data.families),
-        interval=_interval(est, data.X, data.y, data.families),
+        interval=_interval(est, X, data.y, data.families),
         prune_dead=prune_dead,
+        notes=notes,
     )
     return profile, data
-
-
-def _breakdown(est, X: pd.DataFrame) -> pd.DataFrame:
-    """Predicted milliseconds per kind of work, one row per model (sums to the prediction)."""
-    inner = getattr(est, "estimator_", est)
-    rows = []
-    if isinstance(inner, OpLevelPredictor):
-        coef = inner.stage_coef_
-        for (_, x), nodes in zip(X.iterrows(), X["node_table"], strict=True):
-            per_node = inner.node_latency_us(nodes, warn=False) / 1e3 * coef["op_sum_ms"]
-            by_cat = pd.Series(per_node).groupby(nodes["category"].to_numpy()).sum()
-            row = {g: float(by_cat[by_cat.index.isin(cats)].sum()) for g, cats in BREAKDOWN.items()}
-            row["module calls"] = coef["module_calls"] * x["module_calls"]
-            row["memory traffic"] = (
-                coef["param_MB"] * x["param_bytes_read"] / 1e6
-                + coef["activation_MB"] * (x["act_bytes_read"] + x["bytes_written"]) / 1e6
-            )
-            row["fixed"] = inner.intercept_ms_
-            rows.append(row)
-    elif isinstance(inner, AdditivePredictor):
-        terms = additive_design(X) * inner.coef_
-        for t in terms:
-            row = dict(zip(ADDITIVE_TERMS, (float(v) for v in t), strict=True))
-            row["fixed"] = inner.intercept_ms_
-            rows.append(row)
-    else:
-        return pd.DataFrame(index=X.index)
-    return pd.DataFrame(rows, index=X.index)
 
 
 def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     cal = profile.calibration
     out = []
     seen = set(cal.get("categories", []))
+    fams = cal.get("families", [])
     for spec, x in X.iterrows():
         notes = []
+        fam = _family_or_none(spec)
+        if fams and len(fams) < 3 and fam is not None and fam not in fams:
+            notes.append(
+                f"family {fam} is not what this profile was calibrated on ({', '.join(fams)} "
+                "only): expect large errors; calibrate with models of this kind"
+            )
         present = {
             c[: -len("_ops")]
             for c in X.columns
@@ -219,6 +217,13 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     return out
 
 
+def _family_or_none(spec: str) -> str | None:
+    try:
+        return family(spec)
+    except (KeyError, ValueError):
+        return None
+
+
 def predict_specs(
     profile: Profile,
     specs: list[str],
@@ -233,6 +238,9 @@ def predict_specs(
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]
     if X.empty:
         return pd.DataFrame(), notes
+    prior = as_prior(getattr(profile.predictor, "prior", None))
+    if prior is not None:
+        X = _prior_features(X, prior, n_jobs, input_shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = profile.predictor.predict(X)
@@ -248,7 +256,7 @@ def predict_specs(
         },
         index=X.index,
     )
-    table = table.join(_breakdown(profile.predictor, X))
+    table = table.join(profile.predictor.breakdown(X))
     return table, notes + _range_warnings(profile, X)
 
 
@@ -257,7 +265,7 @@ def compare_predictors(
     protocol: str = "lofo",
     ks: tuple[int, ...] = (5, 10, 20, 50),
     draws: int = 20,
-    prior: Profile | None = None,
+    prior: Any = None,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Scores per predictor on one protocol; for LOFO also the per-model predictions.
@@ -267,18 +275,19 @@ def compare_predictors(
     from costmodel.predict.evaluate import k_shot, leave_one_family_out
 
     predictors: dict[str, Any] = {
-        "constant": make_predictor("constant"),
-        "mac": make_predictor("mac"),
-        "additive": make_predictor("additive"),
+        name: make_predictor(name) for name in ("constant", "mac", "additive")
     }
     if data.has_ops:  # "full" is the op-level predictor here; the additive one otherwise
         predictors["oplevel"] = make_predictor("oplevel")
+    X = data.X
     if prior is not None:
-        predictors["full+prior"] = TransferPredictor(prior=prior.predictor)
+        multi = as_prior(prior)
+        X = _prior_features(X, multi)
+        predictors["full+prior"] = make_predictor("additive", prior=multi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if protocol == "lofo":
-            return leave_one_family_out(predictors, data.X, data.y, data.families)
+            return leave_one_family_out(predictors, X, data.y, data.families)
         if protocol == "kshot":
-            return k_shot(predictors, data.X, data.y, ks=ks, draws=draws, seed=seed), None
+            return k_shot(predictors, X, data.y, ks=ks, draws=draws, seed=seed), None
     raise ValueError(f"unknown protocol {protocol!r}: use lofo or kshot")

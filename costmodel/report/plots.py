@@ -20,6 +20,13 @@ def _pyplot():
     return plt
 
 
+def axis_limits(preds: pd.DataFrame, columns: list[str]) -> tuple[float, float]:
+    """Log-axis limits that hold every measured and predicted point of every panel."""
+    values = np.concatenate([preds[c].to_numpy(float) for c in ["measured", *columns]])
+    values = values[np.isfinite(values) & (values > 0)]
+    return float(values.min()) / 1.5, float(values.max()) * 1.5
+
+
 def predicted_vs_measured(
     preds: pd.DataFrame,
     columns: list[str],
@@ -31,7 +38,7 @@ def predicted_vs_measured(
     plt = _pyplot()
     fig, axes = plt.subplots(1, len(columns), figsize=(5.2 * len(columns), 4.8), squeeze=False)
     m = preds["measured"].to_numpy(float)
-    lo, hi = m.min() / 1.5, m.max() * 1.5
+    lo, hi = axis_limits(preds, columns)
     for ax, col in zip(axes[0], columns, strict=True):
         p = preds[col].to_numpy(float)
         rel = np.abs(p - m) / m

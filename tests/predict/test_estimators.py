@@ -7,15 +7,15 @@ from sklearn.base import clone
 from sklearn.model_selection import cross_val_predict
 
 from costmodel.predict.estimators import (
-    ADDITIVE_TERMS,
     AdditivePredictor,
     ConstantPredictor,
     FullPredictor,
     MacPredictor,
     OpLevelPredictor,
-    TransferPredictor,
     make_predictor,
 )
+from costmodel.predict.registry import PREDICTORS
+from costmodel.predict.terms import TERMS
 
 rng = np.random.default_rng(0)
 
@@ -33,7 +33,7 @@ def model_table(n=40):
         },
         index=[f"m{i}" for i in range(n)],
     )
-    for cols, _, _ in ADDITIVE_TERMS.values():
+    for cols, _, _ in TERMS.values():
         for c in cols:
             if c not in X:
                 X[c] = rng.uniform(0, 50e6, n) if "macs" in c else rng.uniform(0, 5e6, n)
@@ -56,18 +56,26 @@ def test_additive_recovers_physical_costs():
     true = {
         "conv_depthwise_macs": 0.5,
         "conv_dense_macs": 0.02,
-        "movement_bytes": 0.3,
+        "copy_bytes": 0.3,
         "module_calls": 0.02,
     }
-    y = 0.7 + sum(
-        v * X[list(ADDITIVE_TERMS[k][0])].sum(axis=1) / ADDITIVE_TERMS[k][1]
-        for k, v in true.items()
-    )
-    est = AdditivePredictor(alpha=1e-8).fit(X, y)
-    for k, v in true.items():
-        assert est.coefficients_[k][0] == pytest.approx(v, rel=0.02), k
+    y = 0.7 + sum(v * X[list(TERMS[k][0])].sum(axis=1) / TERMS[k][1] for k, v in true.items())
+    est = AdditivePredictor().fit(X, y)
+    assert est.chosen_["base"] == "mac" and est.chosen_["ridge"] < 1e-2  # data support all terms
     assert np.all(est.coef_ >= 0)
-    assert np.allclose(est.predict(X), y, rtol=2e-2)
+    assert np.abs(est.predict(X) / y - 1).max() < 0.03
+    for k in true:
+        assert k in est.coefficients_, k
+
+
+def test_additive_is_mac_only_when_the_data_are():
+    X = model_table(30)
+    y = 0.02 * X["macs"] / 1e6 + 1.5
+    y = y * (1 + 0.03 * rng.standard_normal(len(y)))
+    est = AdditivePredictor().fit(X, y)
+    mac = MacPredictor().fit(X, y)
+    assert est.chosen_["base"] == "mac" and est.chosen_["terms"] == ["macs", "intercept"]
+    assert np.allclose(est.predict(X), mac.predict(X))
 
 
 def node_tables(n_models=30, timed=True):
@@ -129,12 +137,13 @@ def test_op_level_needs_timed_nodes_and_warns_on_unseen_categories():
         est.predict(odd)
 
 
-def test_transfer_adapts_a_prior():
+def test_a_prior_is_adapted_by_a_scale():
     X = model_table()
     prior = MacPredictor().fit(X, 0.01 * X["macs"] / 1e6 + 1)
-    y = pd.Series(2 * prior.predict(X) + 0.5, index=X.index)
-    est = clone(TransferPredictor(prior=prior)).fit(X.iloc[:8], y.iloc[:8])
+    y = pd.Series(2 * prior.predict(X), index=X.index)
+    est = clone(AdditivePredictor(prior=prior)).fit(X.iloc[:8], y.iloc[:8])
     assert est.prior is prior  # a clone keeps the fitted prior (sklearn would unfit it)
+    assert est.chosen_["base"].startswith("prior:")
     assert np.allclose(est.predict(X), y, rtol=1e-6)
     assert prior.ms_per_mmac_ == pytest.approx(0.01)  # the prior itself is untouched
 
@@ -144,10 +153,10 @@ def test_full_picks_by_data():
     assert FullPredictor(max_iter=20).fit(X, y).kind_ == "OpLevelPredictor"
     assert FullPredictor().fit(X.drop(columns="node_table"), y).kind_ == "AdditivePredictor"
     prior = MacPredictor().fit(X, y)
-    assert FullPredictor(prior=prior).fit(X, y).kind_ == "TransferPredictor"
+    assert FullPredictor(prior=prior).fit(X, y).kind_ == "AdditivePredictor"
 
 
-@pytest.mark.parametrize("name", ["constant", "mac", "additive", "full"])
+@pytest.mark.parametrize("name", [n for n in PREDICTORS if n != "oplevel"])
 def test_sklearn_compatibility(name):
     est = make_predictor(name)
     params = est.get_params()
@@ -167,3 +176,24 @@ def test_unknown_predictor_and_bad_input():
     with pytest.raises(TypeError, match="feature DataFrame"):
         MacPredictor().fit(np.ones((3, 1)), [1, 2, 3])
     assert ConstantPredictor().fit(model_table(5), [1, 2, 3, 4, 100]).median_ == 3
+
+
+def test_every_predictor_has_a_registry_entry():
+    for name, cls in PREDICTORS.items():
+        assert cls.name == name and cls.min_models >= 1 and cls.description
+    with pytest.raises(ValueError, match="already registered"):
+        from costmodel.predict.registry import register
+
+        register(type("Again", (MacPredictor,), {"name": "mac"}))
+
+
+def test_breakdown_sums_to_the_prediction():
+    X = model_table(40)
+    y = 0.01 * X["macs"] / 1e6 + 0.002 * X["module_calls"] + 0.1 * X["copy_bytes"] / 1e6 + 1
+    for name in ("additive", "full"):
+        est = make_predictor(name).fit(X, y)
+        parts = est.breakdown(X)
+        assert np.allclose(parts.sum(axis=1), est.predict(X)), name
+    Xn, yn = node_tables(20)
+    est = OpLevelPredictor(max_iter=20).fit(Xn, yn)
+    assert np.allclose(est.breakdown(Xn).sum(axis=1), est.predict(Xn))

@@ -1,0 +1,101 @@
+"""A multi-board prior: what other boards' fitted predictors say about a model, as features.
+
+Each *source* is a predictor fitted on one board (a shipped profile, or any fitted estimator),
+with the feature variant it reads (``prune_dead``) and what it was calibrated on. For a new board
+the prior contributes one column per source: that board's predicted latency. Predicted
+milliseconds of another board are a unit that transfers up to a scale: the adapting predictor
+(:class:`~costmodel.predict.estimators.AdditivePredictor` with ``prior=``) fits
+``s * prior_b(x)`` for the source whose shape cross-validates best on the new board's timings,
+and shrinks toward it (ridge corrections on the physical terms, strength by cross-validation), so
+that a handful of timings fix the scale and more timings move away from the prior only as far
+as the data supports.
+
+Source predictions are computed once per model (:func:`prior_columns`) and carried in the
+feature table as ``prior:<source>`` columns, so k-shot evaluation over thousands of draws never
+re-runs a source predictor.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+PREFIX = "prior:"
+
+
+@dataclass
+class PriorSource:
+    """One board's fitted predictor and what its features mean."""
+
+    name: str
+    predictor: Any
+    prune_dead: bool = False
+    families: list[str] = field(default_factory=list)
+    models: int = 0
+
+    @property
+    def column(self) -> str:
+        return PREFIX + self.name
+
+
+@dataclass
+class MultiBoardPrior:
+    """Sources to adapt from; :meth:`without` leaves a board out (as the battery does)."""
+
+    sources: list[PriorSource]
+
+    @property
+    def columns(self) -> list[str]:
+        return [s.column for s in self.sources]
+
+    def without(self, names: Sequence[str]) -> MultiBoardPrior:
+        return MultiBoardPrior([s for s in self.sources if s.name not in set(names)])
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {"source": s.name, "models": s.models, "families": s.families,
+             "prune_dead": s.prune_dead}
+            for s in self.sources
+        ]  # fmt: skip
+
+
+def as_prior(prior: Any) -> MultiBoardPrior | None:
+    """A :class:`MultiBoardPrior` from a prior, a profile, a fitted estimator, or None."""
+    if prior is None or isinstance(prior, MultiBoardPrior):
+        return prior
+    if hasattr(prior, "predictor") and hasattr(prior, "baseline"):  # a Profile
+        board = prior.board.get("board", prior.name)
+        return MultiBoardPrior(
+            [PriorSource(board, prior.predictor, prior.prune_dead,
+                         list(prior.calibration.get("families", [])),
+                         int(prior.calibration.get("models", 0)))]
+        )  # fmt: skip
+    if hasattr(prior, "predict"):
+        return MultiBoardPrior([PriorSource("prior", prior)])
+    raise TypeError(f"not a prior: {type(prior).__name__}")
+
+
+def prior_columns(
+    X: pd.DataFrame,
+    prior: MultiBoardPrior,
+    features_for: Callable[[bool], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
+    """``X`` with one ``prior:<source>`` column per source (kept where already there).
+
+    ``features_for(prune_dead)`` returns the feature table (same index as ``X``) of a variant
+    other than ``X``'s own; without it every source reads ``X``.
+    """
+    X = X.copy()
+    for s in prior.sources:
+        if s.column in X.columns:
+            continue
+        Xs = X if features_for is None else features_for(s.prune_dead).loc[X.index]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            X[s.column] = np.maximum(np.asarray(s.predictor.predict(Xs), float), 0.0)
+    return X

@@ -1,0 +1,72 @@
+"""Design terms of the whole-model linear predictors, built from the taxonomy's groups.
+
+A term is a column computed from the per-model feature table (:func:`featurize`), with a unit
+that makes its fitted coefficient a physical cost: ms per MMAC, ms per MB moved, ms per op
+launch, ms per eager module call, ms per convolution group. Term sets are nested, from MAC-only
+upward; a predictor chooses among them by cross-validation inside its calibration set
+(:mod:`costmodel.predict.selection`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from costmodel.analysis.taxonomy import GROUPS, MAC_CATEGORIES, NO_DATA_CATEGORIES
+
+# Groups that do work a launch can be counted for (everything but 'unknown' and Python 'shape').
+LAUNCH_GROUPS = tuple(g for g in GROUPS if g not in ("unknown", "shape"))
+MAC_GROUPS = tuple(g for g, cats in GROUPS.items() if set(cats) & MAC_CATEGORIES)
+DATA_GROUPS = tuple(
+    g
+    for g, cats in GROUPS.items()
+    if not set(cats) & MAC_CATEGORIES
+    and not set(cats) <= NO_DATA_CATEGORIES
+    and g not in ("unknown", "shape", "split", "view")  # zero-copy: launches only, no bytes
+)
+
+# term name -> (feature columns summed, divisor, unit)
+TERMS: dict[str, tuple[tuple[str, ...], float, str]] = {  # fmt: skip
+    "macs": (("macs",), 1e6, "ms per MMAC"),
+    **{f"{g}_ops": (tuple(f"{c}_ops" for c in GROUPS[g]), 1.0, "ms per op") for g in LAUNCH_GROUPS},
+    "module_calls": (("module_calls",), 1.0, "ms per module call"),
+    "conv_groups": (("conv_groups",), 1.0, "ms per convolution group"),
+    **{
+        f"{g}_macs": (tuple(f"{c}_macs" for c in GROUPS[g]), 1e6, "ms per MMAC") for g in MAC_GROUPS
+    },
+    **{
+        f"{g}_bytes": (tuple(f"{c}_bytes" for c in GROUPS[g]), 1e6, "ms per MB")
+        for g in DATA_GROUPS
+    },
+    "param_bytes": (("param_bytes_read",), 1e6, "ms per MB of weights"),
+    "intercept": ((), 1.0, "ms"),
+}
+
+# Nested term sets, simplest first: MAC-only; + one launch cost per kind of op and the eager
+# overheads; + per-kind compute and memory rates.
+TERM_SETS: dict[str, tuple[str, ...]] = {
+    "mac": ("macs", "intercept"),
+    "launch": (
+        "macs",
+        "intercept",
+        *(f"{g}_ops" for g in LAUNCH_GROUPS),
+        "module_calls",
+        "conv_groups",
+    ),
+    "work": tuple(TERMS),
+}
+
+
+def design(X: pd.DataFrame, terms: tuple[str, ...] = tuple(TERMS)) -> np.ndarray:
+    """The columns of ``terms`` for every row of the feature table (missing features are 0)."""
+    cols = []
+    for name in terms:
+        columns, divisor, _ = TERMS[name]
+        if name == "intercept":
+            cols.append(np.ones(len(X)))
+            continue
+        present = [c for c in columns if c in X.columns]
+        cols.append(
+            X[present].to_numpy(float).sum(axis=1) / divisor if present else np.zeros(len(X))
+        )
+    return np.column_stack(cols) if cols else np.zeros((len(X), 0))

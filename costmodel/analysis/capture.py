@@ -92,14 +92,14 @@ def apply_events(rec: NodeRecord, events: list[OpEvent]) -> None:
     best = None
     for ev in events:
         rec.aten_ops.append(ev.op)
+        for f in _COUNT_FIELDS[2:]:  # what an op with no formula moves is still known
+            setattr(rec, f, getattr(rec, f) + getattr(ev, f))
         if ev.cost is None:
             rec.unknown.append(f"{ev.op} ({ev.error})")
             best = "unknown"
             continue
         rec.macs += ev.cost.macs
         rec.flops += ev.cost.flops
-        for f in _COUNT_FIELDS[2:]:
-            setattr(rec, f, getattr(rec, f) + getattr(ev, f))
         if ev.cost.category in ("copy", "concat", "pad"):
             rec.is_copy = True
         cat = ev.cost.category
@@ -138,7 +138,8 @@ def eval_mode(model: nn.Module) -> Iterator[None]:
         yield
     finally:
         for m, attrs, params, buffers, modules in saved:
-            for table, old in ((m._parameters, params), (m._buffers, buffers), (m._modules, modules)):
+            tables = ((m._parameters, params), (m._buffers, buffers), (m._modules, modules))
+            for table, old in tables:
                 table.clear()
                 table.update(old)
             state = vars(m)

@@ -35,8 +35,12 @@ def _is_library(obj: Any) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _source(obj: Any) -> str:
     """Source text of a user-defined class (its whole MRO) or function; '' for library code."""
-    if isinstance(obj, type):
-        return "".join(_source(k) for k in obj.__mro__ if not _is_library(k))
+    if isinstance(obj, type) and len(obj.__mro__) > 1:
+        return "".join(_source(k) for k in obj.__mro__[1:] if not _is_library(k)) + _source1(obj)
+    return _source1(obj)
+
+
+def _source1(obj: Any) -> str:
     if _is_library(obj):
         return ""
     try:

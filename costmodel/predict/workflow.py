@@ -31,6 +31,7 @@ from costmodel.predict.estimators import (
 )
 from costmodel.predict.features import featurize
 from costmodel.predict.profile import Profile, calibration_summary, load_profile
+from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
 from costmodel.zoo import family
 
 # Parameters each predictor fits (MAC-only: 2; additive: its terms + 1, ridge-regularised).
@@ -232,15 +233,23 @@ def predict_specs(
     specs: list[str],
     input_shape: tuple[int, ...] | None = None,
     n_jobs: int = 1,
+    dtype: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings."""
     feats = featurize(
-        specs, input_shape=input_shape, prune_dead=profile.prune_dead, n_jobs=n_jobs, errors="skip"
+        specs,
+        input_shape=input_shape,
+        prune_dead=profile.prune_dead,
+        n_jobs=n_jobs,
+        errors="skip",
+        dtype=dtype,
     )
     X = feats.with_nodes()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]
     if X.empty:
         return pd.DataFrame(), notes
+    notes += unknown_notes(X)
+    X = cost_unknown_as_copies(X)  # never free: see costmodel.predict.unknown
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pred = profile.predictor.predict(X)
@@ -253,6 +262,7 @@ def predict_specs(
             "mac_only_ms": profile.baseline.predict(X),
             "MMACs": X["macs"] / 1e6,
             "params_M": X["params"] / 1e6,
+            "unknown_ops": X["unknown_ops"].astype(int),
         },
         index=X.index,
     )

@@ -149,3 +149,22 @@ def test_featurize_caches_and_reports_failures(tmp_path, monkeypatch):
     again = featurize(specs, cache=cache, errors="skip")
     assert calls == ["fixtures_models:broken"]  # the good model came from the cache
     assert list(again.X.index) == specs[:1] and "always fails" in again.failures[specs[1]]
+
+
+def test_unknown_ops_are_stated_and_never_free(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="full")
+    specs = ["fixtures_models:with_unknown_op", "fixtures_models:tiny"]
+    table, notes = predict_specs(profile, specs)
+    assert list(table["unknown_ops"]) == [1, 0]
+    [note] = [n for n in notes if "no formula" in n]
+    assert "aten.special_bessel_j0" in note and "copies" in note
+    assert table.loc[specs[0], "predicted_ms"] > table.loc[specs[1], "predicted_ms"]
+    path = tmp_path / "p.profile.json"
+    profile.save(path)
+    from costmodel.cli import main
+
+    for fmt in ("csv", "json", "table"):
+        out = tmp_path / f"pred.{fmt}"
+        argv = ["predict", *specs, "--profile", str(path), "--format", fmt, "-o", str(out)]
+        assert main(argv) == 0
+        assert ("unknown_ops" if fmt != "table" else "no formula") in out.read_text()

@@ -106,8 +106,8 @@ def analyze(
     shape is used when ``input_shape`` is None). Nothing is computed on real data: shapes are
     propagated on meta tensors. ``dtype`` is the input dtype (default: the model's own, e.g.
     float16 for a ``model.half()``). ``method``: ``auto`` traces with torch.fx, makes any
-    submodule fx cannot trace a leaf, and falls back to dispatch-level capture when the model's own forward
-    cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
+    submodule fx cannot trace a leaf, and falls back to dispatch-level capture when the model's
+    own forward cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
     left exactly as it was (training flags are restored; nothing is attached to it).
     ``prune_dead`` removes work a graph-optimising runtime would fold away (``x * 0`` and what
     only feeds it; see :func:`costmodel.analysis.patterns.prune_dead_work`), as TFLite does.

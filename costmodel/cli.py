@@ -384,9 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predict embedded inference latency of PyTorch models from MAC and non-MAC "
         "work.",
     )
-    parser.add_argument(
-        "--debug", action="store_true", help="show the full traceback of an error"
-    )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("analyze", help="count MACs, FLOPs, bytes and params of every node")

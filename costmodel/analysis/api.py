@@ -51,9 +51,7 @@ def _inputs(input_shape: Any, example_inputs: Any, dtype: torch.dtype) -> tuple[
         raise ValueError("give input_shape=(N, C, H, W) or example_inputs=...")
     # Meta tensors from the start: only shape and dtype matter, so nothing proportional to the
     # input is ever allocated (a 1x3x60000x60000 input costs nothing).
-    return tuple(
-        torch.empty(s, dtype=dtype, device="meta") for s in _normalise_shapes(input_shape)
-    )
+    return tuple(torch.empty(s, dtype=dtype, device="meta") for s in _normalise_shapes(input_shape))
 
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
@@ -107,8 +105,8 @@ def analyze(
     propagated on meta tensors. ``dtype`` is the input dtype (default: the model's own, e.g.
     float16 for a ``model.half()``). ``method``: ``auto`` traces with torch.fx, makes any
     submodule fx cannot trace a leaf, and falls back to dispatch-level capture when the model's
-    own forward cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
-    left exactly as it was (training flags are restored; nothing is attached to it).
+    own forward cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx.
+    The model is left exactly as it was (training flags are restored; nothing is attached to it).
     ``prune_dead`` removes work a graph-optimising runtime would fold away (``x * 0`` and what
     only feeds it; see :func:`costmodel.analysis.patterns.prune_dead_work`), as TFLite does.
     """

@@ -181,10 +181,10 @@ def featurize(
 ) -> Features:
     """Analyse every spec (in parallel, cached) into a :class:`Features`.
 
-    ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
-    others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
-    them in ``.failures``. ``cache=False`` disables the disk cache (see
-:mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that dtype.
+        ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
+        others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
+        them in ``.failures``. ``cache=False`` disables the disk cache (see
+    :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that dtype.
     """
     cache = None if cache is False else (cache or FeatureCache())
     unique = list(dict.fromkeys(specs))

@@ -278,7 +278,9 @@ def _specs_arg(text: str) -> list[str]:
     from pathlib import Path
 
     if text.endswith(".csv") and Path(text).exists():
-        frame = pd.read_csv(text)
+        from costmodel.bench.store import read_csv
+
+        frame = read_csv(text, "CSV of model specs")
         if "model" not in frame.columns:
             raise ValueError(f"{text}: no 'model' column of model specs")
         return list(frame["model"].astype(str))

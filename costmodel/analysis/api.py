@@ -73,6 +73,20 @@ def resolve_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dt
     return torch.float32
 
 
+def _meta_recurrent_weights(model: nn.Module) -> None:
+    """Give recurrent layers meta weights for the analysis (``eval_mode`` puts the real ones back).
+
+    ``nn.LSTM``/``GRU``/``RNN`` pass their weights to one fused kernel that checks devices before
+    any op is dispatched, so the recorder cannot swap them for meta twins on the way."""
+    for m in model.modules():
+        if isinstance(m, nn.RNNBase) and any(p.device.type != "meta" for p in m.parameters()):
+            for name, p in list(m._parameters.items()):
+                if p is not None:
+                    twin = torch.empty_strided(p.shape, p.stride(), dtype=p.dtype, device="meta")
+                    m._parameters[name] = nn.Parameter(twin, requires_grad=False)
+            m._init_flat_weights()
+
+
 def _checked_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dtype:
     want, own = resolve_dtype(dtype, model), resolve_dtype(None, model)
     floating = any(t.is_floating_point() for t in [*model.parameters(), *model.buffers()])
@@ -138,7 +152,8 @@ def analyze(
                 f"leaf module {p!r} is not a submodule of {type(model).__name__}"
             ) from None
     notes: list[str] = []
-    with eval_mode(model):
+    with eval_mode(model):  # restores everything below on exit
+        _meta_recurrent_weights(model)
         graph, failures = None, []
         if method != "dispatch":
             graph, failures = trace_with_fallback(

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold
 
-from costmodel.bench.store import TimingsError, read_timings
+from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import (
     ADDITIVE_TERMS,
     AdditivePredictor,
@@ -101,7 +101,8 @@ def load_training(
             stacklevel=2,
         )
     ops_path = path.parent / "ops.csv"
-    ops = pd.read_csv(ops_path) if ops_path.exists() and ops_path.stat().st_size else None
+    has_ops = ops_path.exists() and ops_path.stat().st_size
+    ops = read_csv(ops_path, "per-op timings file") if has_ops else None
     X = feats.with_nodes(op_timings=ops)
     y = frame.set_index("model").loc[X.index, "latency_ms"].astype(float)
     fams = pd.Series([family(s) for s in X.index], index=X.index, name="family")

@@ -168,3 +168,13 @@ def test_unknown_ops_are_stated_and_never_free(board, tmp_path):
         argv = ["predict", *specs, "--profile", str(path), "--format", fmt, "-o", str(out)]
         assert main(argv) == 0
         assert ("unknown_ops" if fmt != "table" else "no formula") in out.read_text()
+
+
+def test_a_profile_missing_keys_is_named(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="mac")
+    path = profile.save(tmp_path / "m.profile.json")
+    doc = json.loads(path.read_text())
+    del doc["state"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProfileError, match="lacks the key.*refit"):
+        load_profile(path)

@@ -44,8 +44,15 @@ CATEGORY_BY_TARGET: dict[Any, str] = {
     nn.AdaptiveAvgPool2d: "pooling",
     nn.AdaptiveMaxPool2d: "pooling",
     nn.AdaptiveAvgPool1d: "pooling",
+    nn.AdaptiveAvgPool3d: "pooling",
+    nn.AdaptiveMaxPool1d: "pooling",
+    nn.AdaptiveMaxPool3d: "pooling",
+    torch.nn.functional.adaptive_avg_pool1d: "pooling",
     torch.nn.functional.adaptive_avg_pool2d: "pooling",
+    torch.nn.functional.adaptive_avg_pool3d: "pooling",
+    torch.nn.functional.adaptive_max_pool1d: "pooling",
     torch.nn.functional.adaptive_max_pool2d: "pooling",
+    torch.nn.functional.adaptive_max_pool3d: "pooling",
 }
 
 

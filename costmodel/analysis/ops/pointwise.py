@@ -116,6 +116,8 @@ ARITHMETIC = (
     aten.bitwise_not,
     aten.isnan,
     aten.isinf,
+    aten.tril,  # causal masks: keep or zero each element
+    aten.triu,
 )
 
 

@@ -4,23 +4,12 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils.flop_counter import FlopCounterMode
+from oneop import flop_counter_macs
 
 import costmodel
 from costmodel.analysis import AnalysisError, UntraceableModelError
 from costmodel.zoo.catalog import zoo_specs
 from costmodel.zoo.specs import build, input_shape
-
-
-def flop_counter_macs(model: nn.Module, shape) -> int:
-    """MACs as torch's own FlopCounterMode counts them (FLOPs / 2), on fake tensors."""
-    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        x = mode.from_tensor(torch.empty(shape))
-        with FlopCounterMode(display=False) as counter:
-            model.eval()(x)
-    return counter.get_total_flops() // 2
-
 
 ZOO = zoo_specs()
 NB201 = [

@@ -33,6 +33,7 @@ from costmodel.predict.features import featurize
 from costmodel.predict.profile import Profile, calibration_summary, load_profile
 from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
 from costmodel.zoo import family
+from costmodel.zoo import input_shape as spec_shape
 
 # Parameters each predictor fits (MAC-only: 2; additive: its terms + 1, ridge-regularised).
 MIN_MODELS = {"constant": 1, "mac": 3, "additive": 6, "oplevel": 6, "full": 6}
@@ -170,7 +171,10 @@ def fit_profile(
         baseline=baseline,
         name=predictor if prior is None else f"{predictor}+prior",
         board=board_meta,
-        calibration=calibration_summary(data.X, data.y, data.families),
+        calibration={
+            **calibration_summary(data.X, data.y, data.families),
+            "input_shapes": sorted({_shape_text(spec_shape(s)) for s in data.X.index}),
+        },
         interval=_interval(est, data.X, data.y, data.families),
         prune_dead=prune_dead,
     )
@@ -229,6 +233,39 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     return out
 
 
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def _shape_warnings(
+    profile: Profile, specs: list[str], input_shape: tuple[int, ...] | None
+) -> list[str]:
+    """Input shapes the profile never saw: other batch sizes and resolutions are extrapolation.
+
+    Features are computed at each model's default input shape (batch 1) at calibration."""
+    seen = set(profile.calibration.get("input_shapes", []))
+    batches = {int(s.split("x")[0]) for s in seen} or {1}
+    out = []
+    for spec in specs:
+        try:
+            shape = tuple(input_shape) if input_shape else spec_shape(spec)
+        except (KeyError, ValueError):
+            continue  # reported by featurising
+        text = _shape_text(shape)
+        if shape[0] not in batches:
+            out.append(
+                f"{spec}: batch size {shape[0]} is outside the calibration (batch "
+                f"{', '.join(map(str, sorted(batches)))}); the prediction is an extrapolation"
+            )
+        elif seen and text not in seen:
+            out.append(
+                f"{spec}: input shape {text} is not one the profile was calibrated on "
+                f"({', '.join(sorted(seen)[:4])}{', ...' if len(seen) > 4 else ''}); the "
+                "prediction is an extrapolation"
+            )
+    return out
+
+
 def predict_specs(
     profile: Profile,
     specs: list[str],
@@ -268,7 +305,7 @@ def predict_specs(
         index=X.index,
     )
     table = table.join(_breakdown(profile.predictor, X))
-    return table, notes + _range_warnings(profile, X)
+    return table, notes + _range_warnings(profile, X) + _shape_warnings(profile, specs, input_shape)
 
 
 def compare_predictors(

@@ -108,6 +108,12 @@ def test_out_of_range_warnings(board):
     profile, _ = fit_profile(board / "timings.csv", predictor="full")
     _, notes = predict_specs(profile, ["vit?depth=4&dim=128&heads=4&pool=mean&sdpa=true"])
     assert any("not in the calibration set" in n and "attention" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]])
+    assert not any("extrapolation" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]], input_shape=(8, 3, 32, 32))
+    assert any("batch size 8 is outside the calibration (batch 1)" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]], input_shape=(1, 3, 64, 64))
+    assert any("input shape 1x3x64x64 is not one" in n for n in notes)
 
 
 def test_compare_lofo_on_the_same_splits(board):

@@ -1,9 +1,9 @@
 """The feature cache on disk: plain JSON entries keyed by what the model *is*, not its name.
 
-One file per (model content, input shape, dtype, options) under ``$COSTMODEL_CACHE/features``
-(default ``~/.cache/costmodel/features``). An entry is JSON: the per-model feature row and the
-per-node table as columns of plain numbers and strings, so reading it needs no optional package
-and no unpickling. The key is the model's content:
+Two files per (model content, input shape, dtype, options) under ``$COSTMODEL_CACHE/features``
+(default ``~/.cache/costmodel/features``), both JSON: the per-model feature row, and the per-node
+table as columns of plain numbers and strings (read only when node tables are used), so reading
+needs no optional package and no unpickling. The key is the model's content:
 
 - built-in specs (zoo, ``nb201:``, ``random:``): the canonical spec and a hash of costmodel's own
   source (the builders and the analyzer are part of the package), so keys cost no model build;
@@ -24,6 +24,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 CACHE_FORMAT = 3  # bump when the entry layout changes; the analysis itself is keyed by source
@@ -78,27 +79,28 @@ def content_key(spec: str) -> str:
     return "|".join(parts)
 
 
-def _encode(value: tuple[dict[str, float], pd.DataFrame]) -> dict[str, Any]:
-    row, nodes = value
+def _encode(nodes: pd.DataFrame) -> dict[str, Any]:
     return {
-        "row": row,
         "columns": list(nodes.columns),
         "dtypes": [str(t) for t in nodes.dtypes],
         "data": {c: nodes[c].tolist() for c in nodes.columns},
     }
 
 
-def _decode(entry: dict[str, Any]) -> tuple[dict[str, float], pd.DataFrame]:
-    columns, dtypes = entry["columns"], entry["dtypes"]
-    nodes = pd.DataFrame({c: entry["data"][c] for c in columns}, columns=columns)
-    for c, t in zip(columns, dtypes, strict=True):
-        if t.startswith(("float", "int", "bool")):
-            nodes[c] = nodes[c].astype(t)
-    return {k: float(v) for k, v in entry["row"].items()}, nodes
+def _decode(entry: dict[str, Any]) -> pd.DataFrame:
+    # one numpy array per column and one DataFrame constructor
+    arrays = {}
+    for c, t in zip(entry["columns"], entry["dtypes"], strict=True):
+        numeric = t.startswith(("float", "int", "bool"))
+        arrays[c] = np.asarray(entry["data"][c], dtype=t if numeric else object)
+    return pd.DataFrame(arrays, columns=entry["columns"], copy=False)
 
 
 class FeatureCache:
-    """Analyses on disk, one JSON file per (model content, input shape, dtype, options)."""
+    """Analyses on disk: per (model content, input shape, dtype, options) a small JSON file of
+    the feature row, read by every rerun, and one of the node table, read only when a caller
+    asks for node tables (the op-level predictor), so a rerun over thousands of models
+    that needs only the rows costs one small file read per model."""
 
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir() / "features"
@@ -115,36 +117,59 @@ class FeatureCache:
             return None
         return repr((CACHE_FORMAT, content, tuple(shape) if shape else None, prune_dead, dtype))
 
-    def _path(self, key: str) -> Path:
+    def _path(self, key: str, part: str = "row") -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.directory / digest[:2] / f"{digest}.json"
+        suffix = ".json" if part == "row" else f".{part}.json"
+        return self.directory / digest[:2] / f"{digest}{suffix}"
 
-    def get(self, spec: str, shape, prune_dead: bool, dtype: str | None = None):
-        """The cached (row, node table) or None; an unreadable entry is a miss (warned once)."""
-        key = self._key(spec, shape, prune_dead, dtype)
-        if key is None:
-            return None
-        path = self._path(key)
+    def _read(self, key: str, part: str) -> dict[str, Any] | None:
+        path = self._path(key, part)
         if not path.exists():
             return None
         try:
             entry = json.loads(path.read_bytes())
             if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
                 raise ValueError("another format or key")
-            return _decode(entry)
+            return entry
         except Exception as exc:  # truncated, garbage, foreign: recompute
             _warn_once(path, exc)
             return None
 
+    def get(self, spec: str, shape, prune_dead: bool, dtype: str | None = None):
+        """``(row, load_nodes)`` or None on a miss; ``load_nodes()`` reads the node table, or
+        returns None when that file is unreadable (each unreadable file is warned about once)."""
+        key = self._key(spec, shape, prune_dead, dtype)
+        entry = self._read(key, "row") if key is not None else None
+        if entry is None:
+            return None
+        try:
+            row = {k: float(v) for k, v in entry["row"].items()}
+        except Exception as exc:
+            _warn_once(self._path(key), exc)
+            return None
+
+        def load_nodes() -> pd.DataFrame | None:
+            nodes = self._read(key, "nodes")
+            try:
+                return None if nodes is None else _decode(nodes)
+            except Exception as exc:
+                _warn_once(self._path(key, "nodes"), exc)
+                return None
+
+        return row, load_nodes
+
     def put(self, spec: str, shape, prune_dead: bool, value, dtype: str | None = None) -> None:
+        """Store ``(row, node table)``: the node table first, so a row file means both exist."""
         key = self._key(spec, shape, prune_dead, dtype)
         if key is None:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, **_encode(value)}))
-        os.replace(tmp, path)
+        row, nodes = value
+        for part, body in (("nodes", _encode(nodes)), ("row", {"row": row})):
+            path = self._path(key, part)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"format": CACHE_FORMAT, "key": key, **body}))
+            os.replace(tmp, path)
 
 
 def _warn_once(path: Path, exc: BaseException) -> None:

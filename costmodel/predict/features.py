@@ -17,7 +17,7 @@ On a cluster, switch joblib's backend before calling::
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -190,10 +190,11 @@ def featurize(
     unique = list(dict.fromkeys(specs))
     results: dict[str, Any] = {}
     todo = []
+    lazy: dict[str, Any] = {}
     for s in unique:
         hit = cache.get(s, input_shape, prune_dead, dtype) if cache else None
         if hit is not None:
-            results[s] = hit
+            results[s], lazy[s] = (hit[0], None), hit[1]
         else:
             todo.append(s)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
@@ -214,4 +215,35 @@ def featurize(
         raise FeatureError(failures)
     ok = [s for s in unique if results[s][0] is not None]
     X = pd.DataFrame([results[s][0] for s in ok], index=pd.Index(ok, name="model"))
-    return Features(X, {s: results[s][1] for s in ok}, failures)
+
+    def node_table(s: str) -> pd.DataFrame:
+        table = lazy[s]() if s in lazy else None
+        if table is None and s in lazy:  # its node file is unreadable: analyse it again
+            out = _analyze_one(s, input_shape, prune_dead, dtype)
+            if out[0] is None:
+                raise FeatureError({s: out[1]})
+            table = out[1]
+            if cache:
+                cache.put(s, input_shape, prune_dead, out, dtype)
+        return table
+
+    nodes = NodeTables({s: (results[s][1] if s not in lazy else None) for s in ok}, node_table)
+    return Features(X, nodes, failures)
+
+
+class NodeTables(Mapping):
+    """Spec -> node table; tables from the cache are read on first access only."""
+
+    def __init__(self, tables: dict[str, Any], load: Callable[[str], pd.DataFrame]) -> None:
+        self._tables, self._load = tables, load
+
+    def __getitem__(self, spec: str) -> pd.DataFrame:
+        if self._tables[spec] is None:
+            self._tables[spec] = self._load(spec)
+        return self._tables[spec]
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)

@@ -54,10 +54,21 @@ def test_entries_are_plain_json_and_round_trip(tmp_path):
     cache = FeatureCache(tmp_path)
     first = featurize([SPEC], cache=cache)
     files = list(tmp_path.rglob("*.json"))
-    assert len(files) == 1 and files[0].read_text().startswith("{")
+    assert len(files) == 2 and all(f.read_text().startswith("{") for f in files)
     again = featurize([SPEC], cache=cache)
     pd.testing.assert_frame_equal(first.X, again.X)
     pd.testing.assert_frame_equal(first.nodes[SPEC], again.nodes[SPEC])
+
+
+def test_an_unreadable_node_table_is_recomputed_when_asked_for(tmp_path, monkeypatch):
+    cache = FeatureCache(tmp_path)
+    expected = featurize([SPEC], cache=cache).nodes[SPEC]
+    cache._path(cache._key(SPEC, None, False, None), "nodes").write_bytes(FOREIGN_PICKLE)
+    monkeypatch.setattr(cache_module, "_warned", False)
+    with pytest.warns(CacheWarning):
+        again = featurize([SPEC], cache=FeatureCache(tmp_path))
+        pd.testing.assert_frame_equal(again.nodes[SPEC], expected)
+    assert FeatureCache(tmp_path).get(SPEC, None, False)[1]() is not None  # rewritten
 
 
 def test_editing_a_file_spec_is_a_cache_miss(tmp_path):

@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from costmodel.analysis.api import DTYPES
+
 NODE_TABLE_COLUMNS = [
     "name",
     "category",
@@ -76,9 +78,6 @@ def _ks(text: str) -> tuple[int, ...]:
         return tuple(_positive(k) for k in text.split(","))
     except argparse.ArgumentTypeError as exc:
         raise argparse.ArgumentTypeError(f"--k {text!r}: {exc}; e.g. 5,10,20") from None
-
-
-DTYPE_NAMES = ("float32", "float16", "bfloat16", "float64")
 
 
 def _emit(text: str, out: str | None) -> None:
@@ -413,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat this submodule as one opaque node (repeatable)",
     )
     p.add_argument("--method", choices=["auto", "fx", "dispatch"], default="auto")
-    p.add_argument("--dtype", choices=DTYPE_NAMES, help="input and weight dtype (default float32)")
+    p.add_argument("--dtype", choices=list(DTYPES), help="input and weight dtype (default float32)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_analyze)
 
@@ -512,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_shape, action="append")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--jobs", type=_jobs, default=1)
-    p.add_argument("--dtype", choices=DTYPE_NAMES, help="analyse the models in this dtype")
+    p.add_argument("--dtype", choices=list(DTYPES), help="analyse the models in this dtype")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_predict)
 

@@ -128,16 +128,22 @@ def main() -> int:
     print(f"featurised in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     t1 = time.perf_counter()
-    full = {}
-    for name, d in data.items():
-        full[name] = FullPredictor().fit(d.X, d.y)
-    sources: dict[str, dict[str, pd.Series]] = {name: {} for name in data}
-    for src, est in full.items():
-        for tgt in data:
-            if tgt == src:
-                continue
-            X = data[tgt].X if variants[tgt] == variants[src] else other[tgt].loc[data[tgt].X.index]
-            sources[tgt][src] = pd.Series(np.maximum(est.predict(X), 0), index=X.index)
+    # Each board's full predictor, fitted on all its data, predicts every model once per
+    # feature variant; every target board then reads its own models' predictions.
+    union = {
+        v: pd.concat([data[n].X if variants[n] == v else other[n] for n in data])
+        for v in set(variants.values())
+    }
+    union = {v: X[~X.index.duplicated()] for v, X in union.items()}
+    predicted = {}
+    for src, d in data.items():
+        est = FullPredictor().fit(d.X, d.y)
+        X = union[variants[src]]
+        predicted[src] = pd.Series(np.maximum(est.predict(X), 0), index=X.index)
+        print(f"  source {src}: {time.perf_counter() - t1:.0f} s", file=sys.stderr, flush=True)
+    sources = {
+        tgt: {src: predicted[src] for src in data if src != tgt} for tgt in data
+    }  # fmt: skip
     print(f"prior sources in {time.perf_counter() - t1:.0f} s", file=sys.stderr)
 
     rows = []

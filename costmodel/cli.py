@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from costmodel.analysis.api import DTYPES
+
 NODE_TABLE_COLUMNS = [
     "name",
     "category",
@@ -33,6 +35,49 @@ def _shape(text: str) -> tuple[int, ...]:
     if not dims or any(d <= 0 for d in dims):
         raise argparse.ArgumentTypeError(f"bad shape {text!r}: positive integers, e.g. 1,3,32,32")
     return dims
+
+
+def _count(text: str, minimum: int = 1) -> int:
+    """An integer argument of at least ``minimum`` (argparse reports a bad one in one line)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r} must be an integer >= {minimum}")
+    return value
+
+
+def _positive(text: str) -> int:
+    return _count(text, 1)
+
+
+def _non_negative(text: str) -> int:
+    return _count(text, 0)
+
+
+def _jobs(text: str) -> int:
+    value = _count(text, -1)
+    if value == 0:
+        raise argparse.ArgumentTypeError("--jobs 0: use a positive count, or -1 for every core")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number > 0")
+    return value
+
+
+def _ks(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(_positive(k) for k in text.split(","))
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"--k {text!r}: {exc}; e.g. 5,10,20") from None
 
 
 def _emit(text: str, out: str | None) -> None:
@@ -67,6 +112,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         shapes if len(shapes) > 1 else shapes[0],
         leaf_modules=args.leaf_module or (),
         method=args.method,
+        dtype=args.dtype,
     )
     if args.format == "json":
         _emit(analysis.to_json(args.by), args.output)
@@ -236,7 +282,9 @@ def _specs_arg(text: str) -> list[str]:
     from pathlib import Path
 
     if text.endswith(".csv") and Path(text).exists():
-        frame = pd.read_csv(text)
+        from costmodel.bench.store import read_csv
+
+        frame = read_csv(text, "CSV of model specs")
         if "model" not in frame.columns:
             raise ValueError(f"{text}: no 'model' column of model specs")
         return list(frame["model"].astype(str))
@@ -278,7 +326,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     profile = get_profile(args.profile)
     specs = [s for text in args.model for s in _specs_arg(text)]
     shape = args.input_shape[0] if args.input_shape else None
-    table, notes = predict_specs(profile, specs, input_shape=shape, n_jobs=args.jobs)
+    table, notes = predict_specs(
+        profile, specs, input_shape=shape, n_jobs=args.jobs, dtype=args.dtype
+    )
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     if table.empty:
@@ -294,8 +344,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 f"{spec}: {r['predicted_ms']:.2f} ms [{r['low_ms']:.2f} .. {r['high_ms']:.2f}]"
                 f"   MAC-only: {r['mac_only_ms']:.2f} ms   ({r['MMACs']:.1f} MMACs)"
             )
+            if r["unknown_ops"]:
+                lines.append(f"    {int(r['unknown_ops'])} op(s) with no formula, costed as copies")
             parts = r.drop(
                 ["predicted_ms", "low_ms", "high_ms", "mac_only_ms", "MMACs", "params_M"]
+                + ["unknown_ops"]
             )
             parts = parts[parts.abs() >= 0.005].sort_values(ascending=False)
             lines += [
@@ -315,7 +368,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         args.timings, board=args.board, prune_dead=args.prune_dead, n_jobs=args.jobs, progress=True
     )
     prior = resolve_prior(args.prior) if args.prior else None
-    ks = tuple(int(k) for k in args.k.split(","))
+    ks = args.k
     scores, preds = compare_predictors(
         data, protocol=args.protocol, ks=ks, draws=args.draws, prior=prior, seed=args.seed
     )
@@ -354,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predict embedded inference latency of PyTorch models from MAC and non-MAC "
         "work.",
     )
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("analyze", help="count MACs, FLOPs, bytes and params of every node")
@@ -368,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="input shape N,C,H,W (repeat for several inputs); default: the model's own",
     )
-    p.add_argument("--batch", type=int, default=1, help="batch size for the default input shape")
+    p.add_argument(
+        "--batch", type=_positive, default=1, help="batch size for the default input shape"
+    )
     p.add_argument("--by", choices=["node", "category", "module"], default="category")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
@@ -378,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat this submodule as one opaque node (repeatable)",
     )
     p.add_argument("--method", choices=["auto", "fx", "dispatch"], default="auto")
+    p.add_argument("--dtype", choices=list(DTYPES), help="input and weight dtype (default float32)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_analyze)
 
@@ -392,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the study on this machine: measure, predict (MAC-only vs full), plot"
     )
     p.add_argument("--out", default="out/demo", help="folder for timings, tables and plots")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=_positive, default=1)
     p.add_argument("--model", action="append", help="only these specs (repeatable)")
     p.add_argument(
         "--quick",
@@ -417,8 +474,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", action="append", help="measure these specs instead of a suite")
     p.add_argument("--board", required=True, help="a name for this board configuration")
     p.add_argument("--out", required=True, help="timings folder (resumes if it exists)")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--threads", type=_positive, default=1)
+    p.add_argument("--batch", type=_positive, default=1)
     p.add_argument(
         "--no-onednn",
         action="store_true",
@@ -431,12 +488,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-measure the models whose spread was flagged",
     )
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=6)
-    p.add_argument("--runs-per-round", type=int, default=5)
+    p.add_argument("--warmup", type=_non_negative, default=5)
+    p.add_argument("--rounds", type=_positive, default=6)
+    p.add_argument("--runs-per-round", type=_positive, default=5)
     p.add_argument(
         "--max-spread",
-        type=float,
+        type=_positive_float,
         default=0.10,
         help="re-take, then flag, a model whose IQR/median exceeds this",
     )
@@ -480,7 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="count only work a graph-optimising runtime (TFLite) executes",
     )
-    p.add_argument("--jobs", type=int, default=1, help="parallel featurising processes")
+    p.add_argument("--jobs", type=_jobs, default=1, help="parallel featurising processes")
     p.add_argument("-o", "--output", required=True, help="profile path (.profile.json)")
     p.set_defaults(func=cmd_fit)
 
@@ -491,7 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--input-shape", type=_shape, action="append")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=_jobs, default=1)
+    p.add_argument("--dtype", choices=list(DTYPES), help="analyse the models in this dtype")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_predict)
 
@@ -503,15 +561,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compare", help="score predictors against the MAC-only baseline")
     p.add_argument("timings")
     p.add_argument("--protocol", choices=["lofo", "kshot"], default="lofo")
-    p.add_argument("--k", default="5,10,20,50", help="k values for kshot")
-    p.add_argument("--draws", type=int, default=20)
+    p.add_argument("--k", type=_ks, default=(5, 10, 20, 50), help="k values for kshot")
+    p.add_argument("--draws", type=_positive, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--prior", help="also score adapting this prior (a profile, a shipped name, or 'default')"
     )
     p.add_argument("--board")
     p.add_argument("--prune-dead", action="store_true")
-    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--jobs", type=_jobs, default=1)
     p.add_argument("--plots", help="write plots to this folder")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("-o", "--output")
@@ -522,25 +580,34 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from costmodel.analysis.errors import AnalysisError
-
     try:
         return args.func(args)
     except KeyboardInterrupt:
         print(f"costmodel {args.command}: interrupted; finished work is saved", file=sys.stderr)
         return 130
-    except (
-        AnalysisError,
-        ValueError,
-        KeyError,
-        ImportError,
-        AttributeError,
-        TypeError,
-        OSError,
-    ) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"costmodel {args.command}: error: {message}", file=sys.stderr)
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"costmodel {args.command}: error: {_error_text(exc)}", file=sys.stderr)
         return 2
+
+
+# Errors whose message is written for the user; any other is a bug or a surprise: one line with
+# its type, and --debug for the traceback.
+_USER_ERRORS = (ValueError, KeyError, ImportError, AttributeError, TypeError, OSError)
+
+
+def _error_text(exc: BaseException) -> str:
+    from costmodel.analysis.errors import AnalysisError
+
+    if isinstance(exc, AnalysisError):
+        return str(exc)
+    if isinstance(exc, _USER_ERRORS):
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        return str(message)
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {first} (run with --debug for the traceback)"
 
 
 if __name__ == "__main__":

@@ -6,4 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 .venv/bin/ruff check costmodel tests benchmarks scripts
 .venv/bin/ruff format --check costmodel tests benchmarks scripts
-exec .venv/bin/python -m pytest -q "$@"
+# A cache of this run only: nothing a test (or a notebook it runs) does reads or writes ~/.cache.
+COSTMODEL_CACHE="$(mktemp -d)"
+export COSTMODEL_CACHE
+trap 'rm -rf "$COSTMODEL_CACHE"' EXIT
+.venv/bin/python -m pytest -q "$@"

@@ -15,3 +15,17 @@ def tiny(width: int = 4) -> nn.Module:
 
 def broken() -> nn.Module:
     raise RuntimeError("this builder always fails")
+
+
+class _Bessel(nn.Module):
+    def forward(self, x):
+        import torch
+
+        return torch.special.bessel_j0(x)  # an op costmodel has no formula for
+
+
+def with_unknown_op(width: int = 4) -> nn.Module:
+    """``tiny`` with one op that has no formula (for the unknown-op paths of predict)."""
+    net = tiny(width)
+    net.insert(2, _Bessel())
+    return net

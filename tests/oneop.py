@@ -5,7 +5,10 @@ from __future__ import annotations
 import inspect
 
 import pandas as pd
+import torch
 import torch.nn as nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils.flop_counter import FlopCounterMode
 
 import costmodel
 
@@ -43,3 +46,12 @@ def single(model: nn.Module, *shapes) -> pd.Series:
     rows = op_rows(model, *shapes)
     assert len(rows) == 1, rows[["name", "category", "aten_ops"]]
     return rows.iloc[0]
+
+
+def flop_counter_macs(model: nn.Module, shape) -> int:
+    """MACs as torch's own FlopCounterMode counts them (FLOPs / 2), on fake tensors."""
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        x = mode.from_tensor(torch.empty(shape))
+        with FlopCounterMode(display=False) as counter:
+            model.eval()(x)
+    return counter.get_total_flops() // 2

@@ -217,3 +217,88 @@ def test_fit_errors_are_clear(tmp_path, capsys):
     assert "line 3: model 'resnet99' does not resolve" in capsys.readouterr().err
     assert main(["predict", "resnet18", "--profile", str(tmp_path / "none.json")]) == 2
     assert "cannot read profile" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["compare", "t.csv", "--k", "-3"], "--k '-3'"),
+        (["compare", "t.csv", "--k", "5,x"], "not an integer"),
+        (["analyze", "resnet18", "--batch", "0"], "must be an integer >= 1"),
+        (["calibrate", "--board", "b", "--out", "o", "--batch", "0"], ">= 1"),
+        (["calibrate", "--board", "b", "--out", "o", "--threads", "0"], ">= 1"),
+        (["calibrate", "--board", "b", "--out", "o", "--runs-per-round", "0"], ">= 1"),
+        (["calibrate", "--board", "b", "--out", "o", "--rounds", "1.5"], "not an integer"),
+        (["calibrate", "--board", "b", "--out", "o", "--warmup", "-1"], ">= 0"),
+        (["calibrate", "--board", "b", "--out", "o", "--max-spread", "inf"], "finite"),
+        (["predict", "resnet18", "--profile", "p", "--jobs", "0"], "--jobs 0"),
+        (["analyze", "resnet18", "--dtype", "int8"], "invalid choice"),
+    ],
+)
+def test_bad_counts_are_one_line_argparse_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+BROKEN_PY = {
+    "syntax": "def build(:\n    pass\n",
+    "raises": "def build():\n    raise RuntimeError('no weights here')\n",
+    "lstm": "import torch.nn as nn\n\ndef build():\n    return nn.LSTM(4, 8)\n",
+}
+
+
+@pytest.mark.parametrize(
+    "kind, shape, rc, message",
+    [
+        ("syntax", None, 2, "line 1: SyntaxError"),
+        ("raises", None, 2, "raised RuntimeError: no weights here"),
+        ("lstm", "5,1,4", 0, ""),
+    ],
+)
+def test_broken_files_and_builders_get_one_line(tmp_path, capsys, kind, shape, rc, message):
+    path = tmp_path / f"{kind}.py"
+    path.write_text(BROKEN_PY[kind])
+    argv = ["analyze", f"{path}:build"] + (["--input-shape", shape] if shape else [])
+    assert main(argv) == rc
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    if rc:
+        assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("data", [b"", b"model\nr\xe9snet\n"], ids=["empty", "latin-1"])
+def test_unreadable_spec_csvs_get_one_line(tmp_path, capsys, data):
+    path = tmp_path / "specs.csv"
+    path.write_bytes(data)
+    profile = tmp_path / "p.profile.json"
+    profile.write_text("{}")
+    assert main(["predict", str(path), "--profile", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_unexpected_errors_are_one_line_and_debug_shows_the_traceback(monkeypatch, capsys):
+    import costmodel
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(costmodel, "analyze", boom)
+    assert main(["analyze", "resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        "costmodel analyze: error: ZeroDivisionError: a bug (run with --debug for the traceback)"
+    )
+    with pytest.raises(ZeroDivisionError):
+        main(["--debug", "analyze", "resnet18"])
+
+
+def test_half_precision_via_dtype(capsys):
+    assert (
+        main(["analyze", "resnet18", "--dtype", "float16", "--by", "node", "--format", "csv"]) == 0
+    )
+    nodes = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert set(nodes.loc[nodes["category"] != "io", "dtype"].dropna()) == {"float16"}

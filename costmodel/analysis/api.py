@@ -49,9 +49,55 @@ def _inputs(input_shape: Any, example_inputs: Any, dtype: torch.dtype) -> tuple[
         )
     if input_shape is None:
         raise ValueError("give input_shape=(N, C, H, W) or example_inputs=...")
-    # Real but tiny and uninitialised: only their shape and dtype matter; they are converted to
-    # meta tensors before anything runs.
-    return tuple(torch.empty(s, dtype=dtype) for s in _normalise_shapes(input_shape))
+    # Meta tensors from the start: only shape and dtype matter, so nothing proportional to the
+    # input is ever allocated (a 1x3x60000x60000 input costs nothing).
+    return tuple(torch.empty(s, dtype=dtype, device="meta") for s in _normalise_shapes(input_shape))
+
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
+          "float64": torch.float64}  # fmt: skip
+
+
+def resolve_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dtype:
+    """The input dtype: as given (a torch dtype or one of :data:`DTYPES`' names), else the
+    dtype of the model's first floating-point parameter or buffer, else float32."""
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise ValueError(f"unknown dtype {dtype!r}; use one of {', '.join(DTYPES)}")
+        return DTYPES[dtype]
+    if dtype is not None:
+        return dtype
+    for t in [*model.parameters(), *model.buffers()]:
+        if t.is_floating_point():
+            return t.dtype
+    return torch.float32
+
+
+def _meta_recurrent_weights(model: nn.Module) -> None:
+    """Give recurrent layers meta weights for the analysis (``eval_mode`` puts the real ones back).
+
+    ``nn.LSTM``/``GRU``/``RNN`` pass their weights to one fused kernel that checks devices before
+    any op is dispatched, so the recorder cannot swap them for meta twins on the way."""
+    for m in model.modules():
+        if isinstance(m, nn.RNNBase) and any(p.device.type != "meta" for p in m.parameters()):
+            for name, p in list(m._parameters.items()):
+                if p is not None:
+                    twin = torch.empty_strided(p.shape, p.stride(), dtype=p.dtype, device="meta")
+                    m._parameters[name] = nn.Parameter(twin, requires_grad=False)
+            m._init_flat_weights()
+
+
+def _checked_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dtype:
+    want, own = resolve_dtype(dtype, model), resolve_dtype(None, model)
+    floating = any(t.is_floating_point() for t in [*model.parameters(), *model.buffers()])
+    if floating and want != own:
+        name = str(want).replace("torch.", "")
+        raise AnalysisError(
+            f"{type(model).__name__} has {str(own).replace('torch.', '')} parameters but the "
+            f"inputs were asked in {name}: convert the model first (model.to(torch.{name})) or "
+            "leave dtype unset to use the model's own"
+        )
+    return want
 
 
 def analyze(
@@ -59,7 +105,7 @@ def analyze(
     input_shape: Sequence[int] | Sequence[Sequence[int]] | None = None,
     *,
     example_inputs: Any = None,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | str | None = None,
     leaf_modules: Iterable[str | type] = (),
     concrete_args: dict[str, Any] | None = None,
     method: str = "auto",
@@ -70,10 +116,11 @@ def analyze(
 
     ``model`` is an nn.Module or a zoo spec string (``"mobilenetv2?width=0.5"``; its default input
     shape is used when ``input_shape`` is None). Nothing is computed on real data: shapes are
-    propagated on meta tensors. ``method``: ``auto`` traces with torch.fx, makes any submodule fx
-    cannot trace a leaf, and falls back to dispatch-level capture when the model's own forward
-    cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx. The model is
-    left exactly as it was (training flags are restored; nothing is attached to it).
+    propagated on meta tensors. ``dtype`` is the input dtype (default: the model's own, e.g.
+    float16 for a ``model.half()``). ``method``: ``auto`` traces with torch.fx, makes any
+    submodule fx cannot trace a leaf, and falls back to dispatch-level capture when the model's
+    own forward cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx.
+    The model is left exactly as it was (training flags are restored; nothing is attached to it).
     ``prune_dead`` removes work a graph-optimising runtime would fold away (``x * 0`` and what
     only feeds it; see :func:`costmodel.analysis.patterns.prune_dead_work`), as TFLite does.
     """
@@ -83,7 +130,9 @@ def analyze(
 
         name = name or model
         input_shape = input_shape or (None if example_inputs is not None else spec_shape(model))
-        model = build(model)
+        model = build(model, device="meta")  # no weights are allocated or initialised
+        if dtype is not None:  # our own model: analyse it in the dtype asked for
+            model = model.to(resolve_dtype(dtype, model))
     if not isinstance(model, nn.Module):
         raise TypeError(
             f"analyze() needs a torch.nn.Module (or a zoo spec string), got {type(model).__name__}"
@@ -91,7 +140,7 @@ def analyze(
         )
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    inputs = _inputs(input_shape, example_inputs, dtype)
+    inputs = _inputs(input_shape, example_inputs, _checked_dtype(dtype, model))
     leaf_list = list(leaf_modules)
     leaf_paths = [m for m in leaf_list if isinstance(m, str)]
     leaf_types = tuple(m for m in leaf_list if isinstance(m, type))
@@ -103,7 +152,8 @@ def analyze(
                 f"leaf module {p!r} is not a submodule of {type(model).__name__}"
             ) from None
     notes: list[str] = []
-    with eval_mode(model):
+    with eval_mode(model):  # restores everything below on exit
+        _meta_recurrent_weights(model)
         graph, failures = None, []
         if method != "dispatch":
             graph, failures = trace_with_fallback(

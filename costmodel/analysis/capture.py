@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import _disable_current_modes
 
 from costmodel.analysis.errors import AnalysisError
 from costmodel.analysis.recorder import META, OpEvent, OpRecorder, _map, _tensors
+from costmodel.analysis.structure import structural_key
 from costmodel.analysis.taxonomy import CATEGORIES, COPY_CATEGORIES
 
 _PRIORITY = {c: i for i, c in enumerate(CATEGORIES)}
@@ -43,8 +44,15 @@ CATEGORY_BY_TARGET: dict[Any, str] = {
     nn.AdaptiveAvgPool2d: "pooling",
     nn.AdaptiveMaxPool2d: "pooling",
     nn.AdaptiveAvgPool1d: "pooling",
+    nn.AdaptiveAvgPool3d: "pooling",
+    nn.AdaptiveMaxPool1d: "pooling",
+    nn.AdaptiveMaxPool3d: "pooling",
+    torch.nn.functional.adaptive_avg_pool1d: "pooling",
     torch.nn.functional.adaptive_avg_pool2d: "pooling",
+    torch.nn.functional.adaptive_avg_pool3d: "pooling",
+    torch.nn.functional.adaptive_max_pool1d: "pooling",
     torch.nn.functional.adaptive_max_pool2d: "pooling",
+    torch.nn.functional.adaptive_max_pool3d: "pooling",
 }
 
 
@@ -91,14 +99,14 @@ def apply_events(rec: NodeRecord, events: list[OpEvent]) -> None:
     best = None
     for ev in events:
         rec.aten_ops.append(ev.op)
+        for f in _COUNT_FIELDS[2:]:  # what an op with no formula moves is still known
+            setattr(rec, f, getattr(rec, f) + getattr(ev, f))
         if ev.cost is None:
             rec.unknown.append(f"{ev.op} ({ev.error})")
             best = "unknown"
             continue
         rec.macs += ev.cost.macs
         rec.flops += ev.cost.flops
-        for f in _COUNT_FIELDS[2:]:
-            setattr(rec, f, getattr(rec, f) + getattr(ev, f))
         if ev.cost.category in COPY_CATEGORIES:
             rec.is_copy = True
         cat = ev.cost.category
@@ -121,14 +129,30 @@ def _no_event_category(node_target: Any, value: Any) -> str:
 
 @contextlib.contextmanager
 def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Put every submodule in eval mode for the duration, then restore each flag exactly."""
-    flags = [(m, m.training) for m in model.modules()]
+    """Evaluation mode for the duration; afterwards every submodule is exactly as it was.
+
+    Training flags are restored, and so is each module's attribute dictionary and its
+    parameter, buffer and submodule tables: whatever tracing or a forward run on meta tensors
+    attached (torch.fx's ``_tensor_constantN``) or reassigned (``self.state = x.mean()``) is put
+    back. In-place updates never reach real tensors: the recorder runs them on meta twins.
+    """
+    saved = [
+        (m, dict(vars(m)), dict(m._parameters), dict(m._buffers), dict(m._modules))
+        for m in model.modules()
+    ]
     try:
         model.eval()
         yield
     finally:
-        for m, training in flags:
-            m.training = training
+        for m, attrs, params, buffers, modules in saved:
+            tables = ((m._parameters, params), (m._buffers, buffers), (m._modules, modules))
+            for table, old in tables:
+                table.clear()
+                table.update(old)
+            state = vars(m)
+            for k in [k for k in state if k not in attrs]:
+                del state[k]
+            state.update(attrs)
 
 
 def make_meta_inputs(example_inputs: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -162,15 +186,16 @@ def _make(x: Any) -> Any:
 
 
 def _module_signature(m: nn.Module) -> tuple:
-    """What determines a module's work besides its inputs: type, configuration, tensor shapes.
+    """What determines a module's work besides its inputs: its full structural key (class,
+    every configuration attribute, parameter shapes; see
+    :func:`costmodel.analysis.structure.structural_key`).
 
-    Only torch.nn's own modules state their whole configuration in ``extra_repr``; any other
-    module (a user's leaf) is keyed by identity, so two instances never share a result.
+    A module defined outside torch.nn (a user's leaf) may read state the key cannot see, so it is
+    keyed by identity: two instances never share a result.
     """
     if not type(m).__module__.startswith("torch.nn."):
         return ("instance", id(m))
-    tensors = [(n, tuple(t.shape), t.dtype) for n, t in m.state_dict(keep_vars=True).items()]
-    return (type(m), m.extra_repr(), m.training, tuple(tensors))
+    return ("module", structural_key(m))
 
 
 # Node results keyed by what fully determines them (torch.nn module settings and parameter
@@ -192,6 +217,7 @@ class _GraphRunner(fx.Interpreter):
 
     def __init__(self, root: nn.Module, graph: fx.Graph, recorder: OpRecorder) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
+        self.extra_traceback = False  # our errors already name the node; keep them one line
         self.recorder = recorder
         self.records: list[NodeRecord] = []
         self.metas: dict[str, list] = {}

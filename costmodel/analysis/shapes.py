@@ -57,21 +57,48 @@ def lookup(func: Any) -> Rule | None:
     return _RULES.get(func.overloadpacket) if func in _SAFE_OVERLOADS else None
 
 
+def _floating(*values: Any) -> bool:
+    """Whether every tensor among ``values`` is floating point: the rules cover only those
+    (integer division, integer means and the like follow other rules: the kernel runs)."""
+    return all(v.is_floating_point() for v in values if isinstance(v, torch.Tensor))
+
+
+def _check(ok: bool, message: str) -> None:
+    """Raise as the meta kernel would where a rule meets arguments the kernel rejects."""
+    if not ok:
+        raise RuntimeError(message)
+
+
 def _unary(x: torch.Tensor, *_: Any, **__: Any) -> torch.Tensor:
-    return _like(x)
+    return _like(x) if _floating(x) else NotImplemented
 
 
-def _inplace(x: torch.Tensor, *_: Any, **__: Any) -> torch.Tensor:
+def _inplace(x: torch.Tensor, other: Any = None, *_: Any, **__: Any) -> torch.Tensor:
+    if not _floating(x, other) or (0 in x.stride() and x.numel() > 1):
+        return NotImplemented  # an overlapping (expanded) destination: the kernel decides
+    if isinstance(other, torch.Tensor):
+        shape = tuple(torch.broadcast_shapes(x.shape, other.shape))
+        _check(
+            shape == tuple(x.shape),
+            f"output with shape {list(x.shape)} doesn't match the broadcast shape {list(shape)}",
+        )
+        promoted = torch.result_type(x, other)
+        _check(
+            torch.can_cast(promoted, x.dtype),
+            f"result type {promoted} can't be cast to the desired output type {x.dtype}",
+        )
     return x
 
 
 def _binary(a: Any, b: Any, *_: Any, **__: Any) -> torch.Tensor:
+    if not _floating(a, b):
+        return NotImplemented
     ta = a if isinstance(a, torch.Tensor) else None
     tb = b if isinstance(b, torch.Tensor) else None
     dtype = torch.result_type(a, b)
     if tb is None or tuple(tb.shape) == tuple(ta.shape) and ta.dim() >= tb.dim():
         return _like(ta, dtype)
-    shape = tuple(torch.broadcast_shapes(ta.shape, tb.shape))
+    shape = tuple(torch.broadcast_shapes(ta.shape, tb.shape))  # raises where shapes clash
     if shape == tuple(tb.shape):
         return _like(tb, dtype)
     return _like(ta, dtype) if shape == tuple(ta.shape) else _empty(shape, dtype)
@@ -82,26 +109,73 @@ def _batch_norm(x: torch.Tensor, *args: Any, **__: Any) -> Any:
     # native_batch_norm(x, weight, bias, running_mean, running_var, training, momentum, eps)
     if len(args) >= 5 and isinstance(args[4], bool) and args[4]:
         return NotImplemented
+    if not _floating(x, *args[:4]):
+        return NotImplemented
+    _check(x.dim() >= 2, f"batch norm expects an input of 2 or more dims, got {x.dim()}")
     channels = (int(x.shape[1]),)
+    for t in args[:4]:
+        if isinstance(t, torch.Tensor):
+            _check(
+                tuple(t.shape) == channels,
+                f"batch norm: expected a per-channel tensor of shape {list(channels)}, "
+                f"got {list(t.shape)}",
+            )
     return _like(x), _empty(channels, x.dtype), _empty(channels, x.dtype)
 
 
-def _layer_norm(x: torch.Tensor, normalized_shape: list[int], *_: Any, **__: Any):
-    axis = x.dim() - len(normalized_shape)
-    stat = tuple(x.shape[:axis]) + (1,) * len(normalized_shape)
+def _layer_norm(x: torch.Tensor, normalized_shape: list[int], *args: Any, **__: Any):
+    if not _floating(x, *args[:2]):
+        return NotImplemented
+    norm = tuple(int(d) for d in normalized_shape)
+    axis = x.dim() - len(norm)
+    _check(
+        axis >= 0 and tuple(x.shape[axis:]) == norm,
+        f"Given normalized_shape={list(norm)}, expected input with shape [*, "
+        f"{', '.join(map(str, norm))}], but got input of size {list(x.shape)}",
+    )
+    for t in args[:2]:
+        if isinstance(t, torch.Tensor):
+            _check(
+                tuple(t.shape) == norm,
+                f"layer norm: weight/bias of shape {list(t.shape)}, expected {list(norm)}",
+            )
+    stat = tuple(x.shape[:axis]) + (1,) * len(norm)
     return _like(x), _empty(stat, x.dtype), _empty(stat, x.dtype)
 
 
 def _addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *_: Any, **__: Any):
-    return _empty((int(a.shape[0]), int(b.shape[1])), a.dtype)
+    if not _floating(bias, a, b):
+        return NotImplemented
+    _check(a.dim() == 2 and b.dim() == 2, "addmm: both operands must be matrices")
+    _check(
+        int(a.shape[1]) == int(b.shape[0]),
+        f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+        f"{b.shape[0]}x{b.shape[1]})",
+    )
+    dtypes = {t.dtype for t in (bias, a, b) if isinstance(t, torch.Tensor)}
+    _check(len(dtypes) == 1, f"addmm: operands have different dtypes {sorted(map(str, dtypes))}")
+    out = (int(a.shape[0]), int(b.shape[1]))
+    if isinstance(bias, torch.Tensor):
+        torch.broadcast_shapes(bias.shape, out)  # raises where the bias does not fit
+    return _empty(out, a.dtype)
 
 
 def _mean(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *_: Any, **kw: Any):
-    if kw.get("dtype") is not None:
+    if kw.get("dtype") is not None or not _floating(x) or x.dim() == 0:
         return NotImplemented
     dims = range(x.dim()) if dim is None or dim == [] else dim
-    dims = {d % x.dim() for d in ([dims] if isinstance(dims, int) else dims)}
-    shape = tuple(1 if i in dims else s for i, s in enumerate(x.shape) if keepdim or i not in dims)
+    dims = [dims] if isinstance(dims, int) else list(dims)
+    for d in dims:
+        if not -x.dim() <= d < x.dim():
+            raise IndexError(
+                f"Dimension out of range (expected to be in range of [{-x.dim()}, "
+                f"{x.dim() - 1}], but got {d})"
+            )
+    wrapped = {d % x.dim() for d in dims}
+    _check(len(wrapped) == len(dims), f"mean: a dimension appears twice in {dims}")
+    shape = tuple(
+        1 if i in wrapped else s for i, s in enumerate(x.shape) if keepdim or i not in wrapped
+    )
     return _empty(shape, x.dtype)
 
 

@@ -57,6 +57,10 @@ class TraceFailure:
 class _Tracer(fx.Tracer):
     """fx.Tracer that treats chosen modules as leaves and remembers the module it is inside."""
 
+    # Buffers become get_attr nodes: an in-place update in forward (``self.ema.mul_(0.9)``) is
+    # traced, never executed on the real buffer.
+    proxy_buffer_attributes = True
+
     def __init__(self, leaf_paths: set[str], leaf_types: tuple[type, ...]) -> None:
         super().__init__()
         self.leaf_paths = leaf_paths

@@ -31,6 +31,7 @@ from costmodel.bench.store import (
     SAMPLES_COLUMNS,
     TIMINGS_COLUMNS,
     append_rows,
+    read_csv,
     rewrite,
 )
 from costmodel.zoo import build, family, input_shape, parse
@@ -77,38 +78,64 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
     )
 
 
-def _done(out: Path) -> set[str]:
-    path = out / "timings.csv"
-    return set(pd.read_csv(path)["model"]) if path.exists() and path.stat().st_size else set()
+def _rows(out: Path, name: str) -> pd.DataFrame | None:
+    """A file of the folder (a partial last line left by an interruption is ignored), or None."""
+    path = out / name
+    return read_csv(path) if path.exists() and path.stat().st_size else None
+
+
+def _done(out: Path, batch: int) -> set[str]:
+    """Models already measured (or failed) at this batch size."""
+    frame = _rows(out, "timings.csv")
+    if frame is None:
+        return set()
+    if "batch" in frame.columns:
+        frame = frame[pd.to_numeric(frame["batch"], errors="coerce").fillna(1) == batch]
+    return set(frame["model"])
+
+
+def _check_batch(out: Path, batch: int) -> None:
+    """One folder holds one batch size (samples.csv and ops.csv do not record it)."""
+    frame = _rows(out, "timings.csv")
+    if frame is None or "batch" not in frame.columns:
+        return
+    other = sorted(set(pd.to_numeric(frame["batch"], errors="coerce").dropna().astype(int)))
+    if other and other != [batch]:
+        raise ValueError(
+            f"{out} holds timings at batch size {', '.join(map(str, other))}, not {batch}: use "
+            "another --out folder for another batch size"
+        )
 
 
 def _flagged(out: Path) -> set[str]:
-    path = out / "timings.csv"
-    if not path.exists() or not path.stat().st_size:
+    frame = _rows(out, "timings.csv")
+    if frame is None:
         return set()
-    frame = pd.read_csv(path)
     return set(frame.loc[frame["flagged"].astype(str) == "True", "model"])
 
 
 def _forget(out: Path, specs: set[str], files=("timings.csv", "ops.csv", "samples.csv")) -> None:
-    """Drop earlier rows of ``specs`` from the given files."""
+    """Drop earlier rows of ``specs`` from the given files (and any partial last line)."""
     for name in files:
-        path = out / name
-        if path.exists() and path.stat().st_size:
-            frame = pd.read_csv(path)
-            rewrite(path, frame[~frame["model"].isin(specs)])
+        frame = _rows(out, name)
+        if frame is not None:
+            rewrite(out / name, frame[~frame["model"].isin(specs)])
 
 
-def _prior_samples(out: Path, protocol: Protocol) -> dict[str, list[float]]:
-    """Samples of models measured part-way when a run was interrupted (whole rounds only)."""
-    path = out / "samples.csv"
-    if not path.exists() or not path.stat().st_size:
+def _prior_samples(out: Path, protocol: Protocol) -> dict[str, tuple[list[float], int]]:
+    """Samples of models measured part-way when a run was interrupted: whole rounds of the
+    latest take only (a re-take starts at a multiple of ``protocol.rounds``), and the number
+    the next round gets."""
+    frame = _rows(out, "samples.csv")
+    if frame is None:
         return {}
-    frame = pd.read_csv(path)
-    per = protocol.runs_per_round
-    return {
-        m: list(g["latency_ms"] / 1e3)[: len(g) // per * per] for m, g in frame.groupby("model")
-    }
+    per, out_ = protocol.runs_per_round, {}
+    for model, g in frame.groupby("model"):
+        rounds = len(g) // per
+        start = rounds // protocol.rounds * protocol.rounds
+        take = list(g["latency_ms"] / 1e3)[start * per : rounds * per]
+        out_[model] = (take, rounds)
+    return out_
 
 
 def calibrate(
@@ -133,18 +160,19 @@ def calibrate(
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
     meta = board_metadata(board, threads, onednn)
     _check_board(out, meta, protocol)
+    _check_batch(out, batch)
     if force:
         _forget(out, set(specs))
     elif retake_flagged:
         _forget(out, _flagged(out) & set(specs))
-    done = _done(out)
+    done = _done(out, batch)
     todo = [s for s in specs if s not in done]
     _forget(out, set(todo), files=("ops.csv",))  # op rows of a model cut off mid-way
     prior = _prior_samples(out, protocol)
     common = {"board": board, "threads": threads, "onednn": meta["onednn"]}
     op_cache: dict[str, float] = {}
-    if (out / "ops.csv").exists() and (out / "ops.csv").stat().st_size:
-        ops = pd.read_csv(out / "ops.csv")
+    ops = _rows(out, "ops.csv")
+    if ops is not None:
         op_cache = dict(zip(ops["config"], ops["latency_us"] / 1e6, strict=True))
     summary = Summary(measured=0, skipped=len(specs) - len(todo), failed=0, flagged=0, out_dir=out)
     bar = _progress(len(todo), progress)
@@ -175,7 +203,12 @@ def calibrate(
                     append_rows(out / "timings.csv", [failed(spec, exc)], TIMINGS_COLUMNS)
                     bar.update(1)
             subjects = [
-                Subject(spec, (lambda m=m, x=x: m(x)), list(prior.get(spec, [])))
+                Subject(
+                    spec,
+                    (lambda m=m, x=x: m(x)),
+                    list(prior.get(spec, ([], 0))[0]),
+                    next_round=prior.get(spec, ([], 0))[1],
+                )
                 for spec, (m, x, _) in models.items()
             ]
 

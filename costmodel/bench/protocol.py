@@ -43,6 +43,9 @@ class Subject:
     key: str
     run: Callable[[], object]
     samples: list[float] = field(default_factory=list)
+    # number of the next round reported to ``on_round`` (default: the rounds ``samples`` hold);
+    # a re-take continues the numbering, so no two rounds of one subject share a number
+    next_round: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,9 @@ def _rounds(
     """Interleaved timed rounds until each subject holds ``targets[key]`` rounds of samples."""
     per = protocol.runs_per_round
     done = {s.key: len(s.samples) // per for s in subjects}
+    for s in subjects:
+        if s.next_round is None:
+            s.next_round = done[s.key]
     r = 0
     while any(done[s.key] < targets[s.key] for s in subjects):
         order = subjects[r % len(subjects) :] + subjects[: r % len(subjects)]  # rotate
@@ -93,7 +99,8 @@ def _rounds(
                 s.run()
                 taken.append(clock() - t0)
             s.samples.extend(taken)
-            on_round(s, done[s.key], taken)
+            on_round(s, s.next_round, taken)
+            s.next_round += 1
             done[s.key] += 1
         r += 1
 

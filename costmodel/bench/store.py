@@ -12,6 +12,7 @@ partial last line, which the next append removes before writing.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -47,6 +48,32 @@ def _csv_line(values: Iterable[Any]) -> str:
             text = '"' + text.replace('"', '""') + '"'
         cells.append(text)
     return ",".join(cells) + "\n"
+
+
+def read_csv(path: str | Path, what: str = "CSV file") -> pd.DataFrame:
+    """Read a CSV as written by :func:`append_rows`: a partial last line (an append cut off by
+    an interruption) is ignored, never read as a short row. Unreadable files raise
+    :class:`TimingsError` naming the file, the problem and the remedy."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise TimingsError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if data and not data.endswith(b"\n"):
+        data = data[: data.rfind(b"\n") + 1]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TimingsError(
+            f"{path}: not UTF-8 text (byte {exc.start}); save the {what} as UTF-8 CSV"
+        ) from None
+    if not data.strip():
+        raise TimingsError(f"{path}: empty {what}; it needs a header line and rows")
+    try:
+        return pd.read_csv(io.BytesIO(data), skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TimingsError(f"{path}: not a readable {what}: {first}") from None
 
 
 def _repair_tail(path: Path) -> None:
@@ -112,10 +139,10 @@ def validate(frame: pd.DataFrame, source: str = "timings", check_models: bool = 
         problems.append(
             f"line {_line(frame.index[i])} (model {frame['model'].iloc[i]!r}): latency_ms {what}"
         )
-    for i in np.flatnonzero((latency <= 0).to_numpy()):
+    for i in np.flatnonzero(((latency <= 0) | np.isinf(latency)).to_numpy()):
         problems.append(
             f"line {_line(frame.index[i])} (model {frame['model'].iloc[i]!r}): "
-            f"latency_ms must be > 0, got {latency.iloc[i]}"
+            f"latency_ms must be a finite number > 0, got {latency.iloc[i]}"
         )
     for i in np.flatnonzero(frame["model"].isna().to_numpy()):
         problems.append(f"line {_line(frame.index[i])}: model is empty")
@@ -152,10 +179,7 @@ def read_timings(
     path = Path(path)
     if not path.exists():
         raise TimingsError(f"no timings file at {path}")
-    try:
-        frame = pd.read_csv(path, comment=None, skipinitialspace=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise TimingsError(f"{path}: not a readable CSV: {exc}") from None
+    frame = read_csv(path, "timings file")
     failed = frame["status"].fillna("ok") == "failed" if "status" in frame.columns else None
     ok = frame if failed is None else frame[~failed]
     validate(ok, str(path), check_models=check_models)  # index = file position: lines stay right
@@ -182,7 +206,7 @@ def import_timings(
     """
     if unit not in UNITS:
         raise TimingsError(f"unknown unit {unit!r}; use one of {sorted(UNITS)}")
-    raw = pd.read_csv(source)
+    raw = read_csv(source, "timings file")
     needed = [model_column, latency_column, *keep_columns]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
@@ -207,7 +231,7 @@ def import_timings(
         problems = str(exc).splitlines()[1:]
         keep = np.ones(len(out), dtype=bool)
         lat = pd.to_numeric(out["latency_ms"], errors="coerce")
-        keep &= lat.notna().to_numpy() & (lat > 0).to_numpy()
+        keep &= lat.notna().to_numpy() & (lat > 0).to_numpy() & ~np.isinf(lat.to_numpy(float))
         from costmodel.zoo import parse
 
         for i, spec in enumerate(out["model"]):

@@ -16,11 +16,8 @@ On a cluster, switch joblib's backend before calling::
 
 from __future__ import annotations
 
-import hashlib
-import os
-import pickle
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,17 +25,13 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from costmodel.analysis.taxonomy import FEATURE_CATEGORIES, MAC_CATEGORIES
+from costmodel.predict.cache import FeatureCache, default_cache_dir  # noqa: F401  (re-exported)
 
-FEATURE_VERSION = 2  # bump when the analysis changes what features say
+FEATURE_VERSION = 2  # bump when the analysis changes what features say (profiles record it)
 OP_CATEGORIES = FEATURE_CATEGORIES
 TOTALS = ("macs", "flops", "bytes", "params", "nodes", "logical_ops", "mac_nodes",
           "module_calls", "conv_groups", "n_aten_ops", "act_bytes_read", "param_bytes_read",
           "bytes_written")  # fmt: skip
-
-
-def default_cache_dir() -> Path:
-    """``$COSTMODEL_CACHE`` or ``~/.cache/costmodel``."""
-    return Path(os.environ.get("COSTMODEL_CACHE", Path.home() / ".cache" / "costmodel"))
 
 
 def _kernel_area(text: str) -> int:
@@ -77,8 +70,15 @@ def _node_table(nodes: pd.DataFrame) -> pd.DataFrame:
             "out_elems": out_elems.to_numpy(float),
             "n_aten_ops": ops["n_aten_ops"].to_numpy(float),
             "is_copy": ops["is_copy"].to_numpy(float),
+            # the ops of a node with no formula ("" elsewhere): predict names them
+            "unknown": ops["unknown"].map(_unknown_names).to_numpy(str),
         }
     )
+
+
+def _unknown_names(text: Any) -> str:
+    """``aten.foo (no formula),aten.bar (formula failed: ...)`` -> ``aten.bar,aten.foo``."""
+    return ",".join(sorted(set(re.findall(r"(aten\.\w+) \(", str(text or "")))))
 
 
 def _model_row(analysis) -> dict[str, float]:
@@ -93,59 +93,38 @@ def _model_row(analysis) -> dict[str, float]:
         row[f"{c}_flops"] = float(cat.at[c, "flops"]) if present else 0.0
     row["non_mac_bytes"] = sum(row[f"{c}_bytes"] for c in OP_CATEGORIES if c not in MAC_CATEGORIES)
     row["non_mac_ops"] = sum(row[f"{c}_ops"] for c in OP_CATEGORIES if c not in MAC_CATEGORIES)
+    # Ops with no formula are no category's work: predict costs them with a stated fallback.
+    unknown = "unknown" in cat.index
+    row["unknown_ops"] = float(cat.at["unknown", "ops"]) if unknown else 0.0
+    row["unknown_bytes"] = float(cat.at["unknown", "bytes"]) if unknown else 0.0
     return row
 
 
-def _analyze_one(spec: str, shape: tuple[int, ...] | None, prune_dead: bool):
+def _analyze_one(
+    spec: str, shape: tuple[int, ...] | None, prune_dead: bool, dtype: str | None = None
+):
     """(model row, node table) of one spec, or (None, error text)."""
     import warnings
 
     from costmodel.analysis import analyze
+    from costmodel.analysis.api import resolve_dtype
     from costmodel.zoo import build, input_shape
 
     try:
         shape = shape or input_shape(spec)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown ops show up as the 'unknown' feature
-            model = build(spec)
+            model = build(spec, device="meta")  # no weights are allocated for analysis
+            if dtype is not None:
+                model = model.to(resolve_dtype(dtype, model))
             a = analyze(model, shape, name=spec, prune_dead=prune_dead)
         return _model_row(a), _node_table(a.nodes)
     except Exception as exc:  # reported by featurize, which decides what to do
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _chunk(specs, shape, prune_dead):
-    return [_analyze_one(s, shape, prune_dead) for s in specs]
-
-
-class FeatureCache:
-    """Analyses on disk, one pickle per (spec, input shape, options), so reruns are reads."""
-
-    def __init__(self, directory: str | Path | None = None) -> None:
-        self.directory = Path(directory) if directory else default_cache_dir() / "features"
-
-    def _path(self, spec: str, shape, prune_dead: bool) -> Path:
-        key = repr((FEATURE_VERSION, spec, tuple(shape) if shape else None, prune_dead))
-        digest = hashlib.sha1(key.encode()).hexdigest()
-        return self.directory / digest[:2] / f"{digest}.pkl"
-
-    def get(self, spec: str, shape, prune_dead: bool):
-        path = self._path(spec, shape, prune_dead)
-        if not path.exists():
-            return None
-        try:
-            with open(path, "rb") as fh:
-                return pickle.load(fh)
-        except (OSError, EOFError, pickle.UnpicklingError):
-            return None  # a half-written entry: recompute it
-
-    def put(self, spec: str, shape, prune_dead: bool, value) -> None:
-        path = self._path(spec, shape, prune_dead)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            pickle.dump(value, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
+def _chunk(specs, shape, prune_dead, dtype=None):
+    return [_analyze_one(s, shape, prune_dead, dtype) for s in specs]
 
 
 class FeatureError(RuntimeError):
@@ -198,26 +177,29 @@ def featurize(
     errors: str = "raise",
     progress: bool = False,
     chunk_size: int = 16,
+    dtype: str | None = None,
 ) -> Features:
     """Analyse every spec (in parallel, cached) into a :class:`Features`.
 
-    ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
-    others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
-    them in ``.failures``. ``cache=False`` disables the disk cache.
+        ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
+        others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
+        them in ``.failures``. ``cache=False`` disables the disk cache (see
+    :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that dtype.
     """
     cache = None if cache is False else (cache or FeatureCache())
     unique = list(dict.fromkeys(specs))
     results: dict[str, Any] = {}
     todo = []
+    lazy: dict[str, Any] = {}
     for s in unique:
-        hit = cache.get(s, input_shape, prune_dead) if cache else None
+        hit = cache.get(s, input_shape, prune_dead, dtype) if cache else None
         if hit is not None:
-            results[s] = hit
+            results[s], lazy[s] = (hit[0], None), hit[1]
         else:
             todo.append(s)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
     if chunks:
-        jobs = (delayed(_chunk)(c, input_shape, prune_dead) for c in chunks)
+        jobs = (delayed(_chunk)(c, input_shape, prune_dead, dtype) for c in chunks)
         iterator = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
         if progress:
             from tqdm import tqdm
@@ -227,10 +209,41 @@ def featurize(
             for s, out in zip(chunk, outs, strict=True):
                 results[s] = out
                 if cache and out[0] is not None:
-                    cache.put(s, input_shape, prune_dead, out)
+                    cache.put(s, input_shape, prune_dead, out, dtype)
     failures = {s: r[1] for s, r in results.items() if r[0] is None}
     if failures and errors == "raise":
         raise FeatureError(failures)
     ok = [s for s in unique if results[s][0] is not None]
     X = pd.DataFrame([results[s][0] for s in ok], index=pd.Index(ok, name="model"))
-    return Features(X, {s: results[s][1] for s in ok}, failures)
+
+    def node_table(s: str) -> pd.DataFrame:
+        table = lazy[s]() if s in lazy else None
+        if table is None and s in lazy:  # its node file is unreadable: analyse it again
+            out = _analyze_one(s, input_shape, prune_dead, dtype)
+            if out[0] is None:
+                raise FeatureError({s: out[1]})
+            table = out[1]
+            if cache:
+                cache.put(s, input_shape, prune_dead, out, dtype)
+        return table
+
+    nodes = NodeTables({s: (results[s][1] if s not in lazy else None) for s in ok}, node_table)
+    return Features(X, nodes, failures)
+
+
+class NodeTables(Mapping):
+    """Spec -> node table; tables from the cache are read on first access only."""
+
+    def __init__(self, tables: dict[str, Any], load: Callable[[str], pd.DataFrame]) -> None:
+        self._tables, self._load = tables, load
+
+    def __getitem__(self, spec: str) -> pd.DataFrame:
+        if self._tables[spec] is None:
+            self._tables[spec] = self._load(spec)
+        return self._tables[spec]
+
+    def __iter__(self):
+        return iter(self._tables)
+
+    def __len__(self) -> int:
+        return len(self._tables)

@@ -150,8 +150,10 @@ def load_profile(path: str | Path) -> Profile:
     path = Path(path)
     try:
         doc = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ProfileError(f"cannot read profile {path}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ProfileError(f"{path} is not a costmodel profile (a JSON object)")
     if doc.get("format") != PROFILE_FORMAT:
         raise ProfileError(f"{path} is not a costmodel profile (format {doc.get('format')!r})")
     if doc.get("version") != PROFILE_VERSION:
@@ -167,6 +169,12 @@ def load_profile(path: str | Path) -> Profile:
                 f"{here[lib]}: refit it with `costmodel fit` (its fitted state would not load "
                 "reliably)"
             )
+    missing = [k for k in ("predictor", "state") if k not in doc]
+    if missing or not all(k in doc["state"] for k in ("file", "sha256")):
+        raise ProfileError(
+            f"{path} lacks the key(s) {missing or ['state.file', 'state.sha256']}: it was edited "
+            "or cut short; refit it with `costmodel fit`"
+        )
     state = path.with_name(doc["state"]["file"])
     if not state.exists():
         raise ProfileError(f"{path} needs its state file {state.name} next to it")

@@ -19,13 +19,15 @@ from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold
 
 from costmodel.analysis.taxonomy import KINDS, NO_DATA_CATEGORIES
-from costmodel.bench.store import TimingsError, read_timings
+from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
 from costmodel.predict.prior import MultiBoardPrior, as_prior, prior_columns
 from costmodel.predict.profile import Profile, calibration_summary
 from costmodel.predict.registry import check_size, make_predictor
+from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
 from costmodel.zoo import family
+from costmodel.zoo import input_shape as spec_shape
 
 BREAKDOWN = KINDS  # predicted time per kind of work
 
@@ -83,7 +85,8 @@ def load_training(
             stacklevel=2,
         )
     ops_path = path.parent / "ops.csv"
-    ops = pd.read_csv(ops_path) if ops_path.exists() and ops_path.stat().st_size else None
+    has_ops = ops_path.exists() and ops_path.stat().st_size
+    ops = read_csv(ops_path, "per-op timings file") if has_ops else None
     X = feats.with_nodes(op_timings=ops)
     y = frame.set_index("model").loc[X.index, "latency_ms"].astype(float)
     fams = pd.Series([family(s) for s in X.index], index=X.index, name="family")
@@ -178,7 +181,10 @@ def fit_profile(
         baseline=baseline,
         name=predictor if prior is None else f"{predictor}+prior",
         board=board_meta,
-        calibration=calibration_summary(data.X, data.y, data.families),
+        calibration={
+            **calibration_summary(data.X, data.y, data.families),
+            "input_shapes": sorted({_shape_text(spec_shape(s)) for s in data.X.index}),
+        },
         interval=_interval(est, X, data.y, data.families),
         prune_dead=prune_dead,
         notes=notes,
@@ -224,20 +230,61 @@ def _family_or_none(spec: str) -> str | None:
         return None
 
 
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(int(d)) for d in shape)
+
+
+def _shape_warnings(
+    profile: Profile, specs: list[str], input_shape: tuple[int, ...] | None
+) -> list[str]:
+    """Input shapes the profile never saw: other batch sizes and resolutions are extrapolation.
+
+    Features are computed at each model's default input shape (batch 1) at calibration."""
+    seen = set(profile.calibration.get("input_shapes", []))
+    batches = {int(s.split("x")[0]) for s in seen} or {1}
+    out = []
+    for spec in specs:
+        try:
+            shape = tuple(input_shape) if input_shape else spec_shape(spec)
+        except (KeyError, ValueError):
+            continue  # reported by featurising
+        text = _shape_text(shape)
+        if shape[0] not in batches:
+            out.append(
+                f"{spec}: batch size {shape[0]} is outside the calibration (batch "
+                f"{', '.join(map(str, sorted(batches)))}); the prediction is an extrapolation"
+            )
+        elif seen and text not in seen:
+            out.append(
+                f"{spec}: input shape {text} is not one the profile was calibrated on "
+                f"({', '.join(sorted(seen)[:4])}{', ...' if len(seen) > 4 else ''}); the "
+                "prediction is an extrapolation"
+            )
+    return out
+
+
 def predict_specs(
     profile: Profile,
     specs: list[str],
     input_shape: tuple[int, ...] | None = None,
     n_jobs: int = 1,
+    dtype: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings."""
     feats = featurize(
-        specs, input_shape=input_shape, prune_dead=profile.prune_dead, n_jobs=n_jobs, errors="skip"
+        specs,
+        input_shape=input_shape,
+        prune_dead=profile.prune_dead,
+        n_jobs=n_jobs,
+        errors="skip",
+        dtype=dtype,
     )
     X = feats.with_nodes()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]
     if X.empty:
         return pd.DataFrame(), notes
+    notes += unknown_notes(X)
+    X = cost_unknown_as_copies(X)  # never free: see costmodel.predict.unknown
     prior = as_prior(getattr(profile.predictor, "prior", None))
     if prior is not None:
         X = _prior_features(X, prior, n_jobs, input_shape)
@@ -253,11 +300,12 @@ def predict_specs(
             "mac_only_ms": profile.baseline.predict(X),
             "MMACs": X["macs"] / 1e6,
             "params_M": X["params"] / 1e6,
+            "unknown_ops": X["unknown_ops"].astype(int),
         },
         index=X.index,
     )
     table = table.join(profile.predictor.breakdown(X))
-    return table, notes + _range_warnings(profile, X)
+    return table, notes + _range_warnings(profile, X) + _shape_warnings(profile, specs, input_shape)
 
 
 def compare_predictors(

@@ -39,7 +39,7 @@ from costmodel.predict.features import featurize
 from costmodel.predict.prior import MultiBoardPrior, PriorSource, prior_columns
 from costmodel.predict.workflow import load_training
 from costmodel.report.study import study_table
-from costmodel.zoo import family
+from costmodel.zoo import family, parse
 from costmodel.zoo.catalog import catalog
 
 # Groups of 10 models, study models shuffled in among the calibration models (below), so that
@@ -81,9 +81,11 @@ def run_demo(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     study, names = study_specs()
-    specs = specs or study
-    names = {s: names.get(s, s) for s in specs}
-    calibration = calibration or suite("quick")
+    # timings files hold canonical specs (calibrate writes them): look models up by those
+    given = specs or study
+    names = {parse(s).canonical(): names.get(s, s) for s in given}
+    specs = list(names)
+    calibration = [parse(s).canonical() for s in (calibration or suite("quick"))]
 
     log("1/4 analysing the study's networks (static, no data)")
     static = study_table(specs).rename(index=lambda s: names.get(s, s))

@@ -9,7 +9,9 @@ Grammar (``?k=v&k=v`` parameters are optional everywhere)::
     pkg.module:callable              any importable callable returning an nn.Module
 
 Values are parsed as int, then float, then ``true``/``false``, else kept as strings.
-``parse(s).canonical()`` gives one spelling per model (parameters sorted), and
+``parse(s).canonical()`` gives one spelling per model (aliases expanded, parameters checked
+against their defaults' types and sorted, defaults dropped: ``resnet34``, ``resnet?depth=34``
+and ``resnet?depth=34.0`` are all ``resnet?depth=34``), and
 ``parse(parse(s).canonical()) == parse(s)``.
 """
 
@@ -88,9 +90,45 @@ def parse(spec: str) -> ModelSpec:
     Parameters equal to their default are dropped, so equal models compare equal
     (``parse("resnet?depth=50") == parse("resnet")``)."""
     s = _parse(spec)
+    if s.kind == "zoo":  # an alias is its target with fixed parameters: one spelling for both
+        entry, fixed = resolve_name(s.name)
+        s = ModelSpec("zoo", entry.name, {**fixed, **s.params})
     defaults = _defaults(s)
-    params = {k: v for k, v in s.params.items() if k not in defaults or defaults[k] != v}
+    checked = {k: _checked_value(spec, k, v, defaults.get(k)) for k, v in s.params.items()}
+    params = {k: v for k, v in checked.items() if k not in defaults or defaults[k] != v}
     return ModelSpec(s.kind, s.name, params)
+
+
+# Parameters whose default is positive but for which 0 means "none" (no dropout, no SE block).
+MAY_BE_ZERO = frozenset({"dropout", "se_ratio", "se_reduction"})
+
+
+def _checked_value(spec: str, key: str, value: Any, default: Any) -> Any:
+    """``value`` in the type of the parameter's default (``depth=34.0`` is ``34``; ``width=1``
+    is ``1.0``), and within what a builder can build (positive sizes and multipliers)."""
+    if default is None or isinstance(default, str):
+        return value
+    what = f"parameter {key}={_format_value(value)} in model spec {spec!r}"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{what}: must be true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what}: must be a number like its default {_format_value(default)}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{what}: must be a finite number")
+    if isinstance(default, int):
+        if value != int(value):
+            raise ValueError(f"{what}: must be an integer")
+        value = int(value)
+    else:
+        value = float(value)
+    if key in MAY_BE_ZERO:
+        if value < 0 or (key == "dropout" and value >= 1):
+            raise ValueError(f"{what}: must be >= 0" + (" and < 1" if key == "dropout" else ""))
+    elif default > 0 and value <= 0:
+        raise ValueError(f"{what}: must be > 0")
+    return value
 
 
 def _parse(spec: str) -> ModelSpec:
@@ -136,8 +174,7 @@ def _parse(spec: str) -> ModelSpec:
 def _defaults(spec: ModelSpec) -> dict[str, Any]:
     """Default parameter values of the builder a spec names (none for import specs)."""
     if spec.kind == "zoo":
-        entry, fixed = resolve_name(spec.name)
-        return {k: v for k, v in entry.defaults.items() if k not in fixed}
+        return dict(resolve_name(spec.name)[0].defaults)
     if spec.kind in ("random", "nb201"):
         if spec.kind == "random":
             from costmodel.zoo.random_arch import build_random as builder
@@ -200,8 +237,23 @@ def _load_file(filename: str, spec: str) -> Any:
     name = f"costmodel_user_{os.path.splitext(os.path.basename(filename))[0]}"
     loader_spec = importlib.util.spec_from_file_location(name, filename)
     module = importlib.util.module_from_spec(loader_spec)
-    loader_spec.loader.exec_module(module)
+    try:
+        loader_spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise ImportError(
+            f"{filename} line {exc.lineno}: {type(exc).__name__}: {exc.msg} (spec {spec!r}); "
+            "fix the file and run again"
+        ) from exc
+    except Exception as exc:
+        raise ImportError(
+            f"running {filename} failed: {type(exc).__name__}: {_first_line(exc)} (spec {spec!r})"
+        ) from exc
     return module
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 def _import_callable(path: str):
@@ -249,7 +301,16 @@ def build(spec: str | ModelSpec, device: str | None = None) -> nn.Module:
         model = build_random(**s.params)
     else:
         obj = _import_callable(s.name)
-        model = obj(**s.params) if callable(obj) and not isinstance(obj, nn.Module) else obj
+        if callable(obj) and not isinstance(obj, nn.Module):
+            try:
+                model = obj(**s.params)
+            except Exception as exc:
+                raise ValueError(
+                    f"the builder {s.name!r} raised {type(exc).__name__}: {_first_line(exc)}; "
+                    "fix the builder or the parameters of the spec"
+                ) from exc
+        else:
+            model = obj
     if not isinstance(model, nn.Module):
         raise TypeError(f"spec {s.canonical()!r} produced {type(model).__name__}, not an nn.Module")
     return model.eval()

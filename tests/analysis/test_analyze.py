@@ -4,23 +4,12 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch._subclasses.fake_tensor import FakeTensorMode
-from torch.utils.flop_counter import FlopCounterMode
+from oneop import flop_counter_macs
 
 import costmodel
 from costmodel.analysis import AnalysisError, UntraceableModelError
 from costmodel.zoo.catalog import zoo_specs
 from costmodel.zoo.specs import build, input_shape
-
-
-def flop_counter_macs(model: nn.Module, shape) -> int:
-    """MACs as torch's own FlopCounterMode counts them (FLOPs / 2), on fake tensors."""
-    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
-        x = mode.from_tensor(torch.empty(shape))
-        with FlopCounterMode(display=False) as counter:
-            model.eval()(x)
-    return counter.get_total_flops() // 2
-
 
 ZOO = zoo_specs()
 NB201 = [
@@ -244,3 +233,79 @@ def test_analysis_of_a_multi_gmac_model_computes_nothing_real():
     # ResNet-101 is 2.5 GMACs; on fake tensors no activation is ever allocated.
     a = costmodel.analyze("resnet101")
     assert a.totals["macs"] > 2.4e9
+
+
+class Stateful(nn.Module):
+    """A forward that updates a buffer in place, makes a tensor constant and rebinds state."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 3)
+        self.register_buffer("ema", torch.ones(3))
+
+    def forward(self, x):
+        self.ema.mul_(0.9)
+        self.last = x.mean()  # rebinding an attribute (runs for real in the dispatch fallback)
+        return self.fc(x) + torch.tensor([1.0, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("method", ["auto", "dispatch"])
+def test_forward_side_effects_never_reach_the_model(method):
+    model = Stateful()
+    before = _snapshot(model)
+    costmodel.analyze(model, (1, 3), method=method)
+    after = _snapshot(model)
+    assert before["attrs"] == after["attrs"]  # no _tensor_constantN, no `last`
+    assert before["hooks"] == after["hooks"] and before["params"] == after["params"]
+    for k, v in before["state"].items():
+        assert torch.equal(v, after["state"][k]), k  # ema is still all ones
+    assert model.ema.device.type == "cpu"
+
+
+def test_node_results_are_shared_only_by_equal_configurations():
+    # nn.MultiheadAttention's extra_repr is empty; two head counts in one process must differ.
+    from costmodel.analysis import capture
+
+    class Attn(nn.Module):
+        def __init__(self, heads):
+            super().__init__()
+            self.attn = nn.MultiheadAttention(16, heads, batch_first=True)
+
+        def forward(self, x):
+            return self.attn(x, x, x, need_weights=True)[0]
+
+    capture._SHARED_CACHE.clear()
+    fresh = costmodel.analyze(Attn(4), (1, 8, 16)).totals
+    capture._SHARED_CACHE.clear()
+    costmodel.analyze(Attn(1), (1, 8, 16))
+    assert costmodel.analyze(Attn(4), (1, 8, 16)).totals == fresh
+
+
+def test_analysis_allocates_nothing_proportional_to_input_or_model():
+    import tracemalloc
+
+    tracemalloc.start()
+    a = costmodel.analyze("resnet18", input_shape=(1, 3, 60000, 60000))  # a 43 GB input
+    wide = costmodel.analyze("vgg?depth=16&width=2.0")  # ~0.5 GB of real weights
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert a.totals["macs"] > 1e15 and wide.totals["params"] > 1e8
+    assert peak < 200e6
+
+
+def test_meta_built_zoo_models_count_what_real_ones_do():
+    for spec in ("resnet18", "mobilenetv2?width=0.5", "inceptionv3", "random:seed=3"):
+        real = costmodel.analyze(build(spec), input_shape(spec)).totals
+        assert costmodel.analyze(spec).totals == real, spec
+
+
+def test_dtype_follows_the_model_or_is_checked():
+    half = nn.Conv2d(3, 4, 3).half()
+    a = costmodel.analyze(half, (1, 3, 8, 8))  # the model's own dtype: no error
+    assert set(a.nodes.loc[a.nodes["category"] != "io", "dtype"]) == {"float16"}
+    with pytest.raises(AnalysisError, match="model.to"):
+        costmodel.analyze(nn.Conv2d(3, 4, 3), (1, 3, 8, 8), dtype="float16")
+    b = costmodel.analyze("resnet18", dtype="bfloat16")
+    assert b.totals["bytes"] < costmodel.analyze("resnet18").totals["bytes"]
+    with pytest.raises(ValueError, match="float16"):
+        costmodel.analyze("resnet18", dtype="int3")

@@ -259,15 +259,99 @@ def test_dropout_and_identity_are_free_in_eval_mode():
 
 
 def test_unknown_op_is_reported_and_warned_never_zeroed():
-    with pytest.warns(UserWarning, match="cumsum"):
-        a = __import__("costmodel").analyze(Fn(lambda m, x: torch.cumsum(x, 1) + 1), (2, 8))
-    assert list(a.unknown_ops["unknown"]) == ["aten.cumsum (no formula)"]
+    fn = Fn(lambda m, x: torch.special.bessel_j0(x) + 1)  # an op with no formula
+    with pytest.warns(UserWarning, match="bessel_j0"):
+        a = __import__("costmodel").analyze(fn, (2, 8))
+    assert list(a.unknown_ops["unknown"]) == ["aten.special_bessel_j0 (no formula)"]
     assert a.totals["unknown"] == 1
     assert "UNKNOWN" in repr(a)
-    assert a.nodes.set_index("name").loc["cumsum", "category"] == "unknown"
+    row = a.nodes.set_index("name").loc["special_bessel_j0"]
+    assert row["category"] == "unknown"
+    assert row["bytes_written"] == 2 * 8 * F32  # what it moves is known and counted
 
 
 def test_registry_rejects_duplicates():
     assert lookup(torch.ops.aten.convolution.default) is not None
     with pytest.raises(ValueError, match="already registered"):
         formula(torch.ops.aten.relu)(lambda *a, **k: None)
+
+
+# Ops common in today's architectures (issue 12, "coverage of real models"): each must get a
+# formula, never an 'unknown' row. (fn, input shapes, expected category of the row doing it)
+_IDX = torch.tensor([0, 2, 1])
+COVERAGE = [
+    ("index", lambda s, x: x[:, _IDX], [(2, 4, 5)], "copy"),
+    ("index_select", lambda s, x: torch.index_select(x, 1, _IDX), [(2, 4, 5)], "copy"),
+    ("gather", lambda s, x: torch.gather(x, 1, torch.zeros(2, 3, 5, dtype=torch.long)),
+     [(2, 4, 5)], "copy"),
+    ("embedding", lambda s, x: s.emb(x.long()), [(2, 7)], "copy"),
+    ("vector_norm", lambda s, x: torch.linalg.vector_norm(x, dim=-1), [(2, 4, 5)], "reduction"),
+    ("normalize", lambda s, x: F.normalize(x, dim=-1), [(2, 4, 5)], "elementwise"),
+    ("roll", lambda s, x: torch.roll(x, shifts=(1, 2), dims=(1, 2)), [(1, 8, 8, 4)], "copy"),
+    ("sin_cos", lambda s, x: torch.sin(x) + torch.cos(x), [(2, 6)], "elementwise"),
+    ("repeat", lambda s, x: x.repeat(1, 2, 1), [(2, 3, 4)], "copy"),
+    ("tile", lambda s, x: torch.tile(x, (2, 1)), [(2, 3)], "copy"),
+    ("expand_as", lambda s, x, y: x.expand_as(y) + y, [(1, 3), (4, 3)], "elementwise"),
+    ("cumsum", lambda s, x: torch.cumsum(x, 1), [(2, 6)], "reduction"),
+    ("topk", lambda s, x: torch.topk(x, 2, dim=1).values, [(2, 6)], "reduction"),
+    ("sort", lambda s, x: torch.sort(x, dim=1).values, [(2, 6)], "reduction"),
+    ("argmax", lambda s, x: torch.argmax(x, 1), [(2, 6)], "reduction"),
+    ("masked_fill", lambda s, x: x.masked_fill(x > 0, 0.0), [(2, 6)], "elementwise"),
+    ("gelu_tanh", lambda s, x: F.gelu(x, approximate="tanh"), [(2, 6)], "activation"),
+    ("erf", lambda s, x: torch.erf(x), [(2, 6)], "elementwise"),
+    ("glu", lambda s, x: F.glu(x, -1), [(2, 6)], "activation"),
+    ("bmm", lambda s, x, y: torch.bmm(x, y), [(2, 3, 4), (2, 4, 5)], "matmul"),
+    ("baddbmm", lambda s, x, y: torch.baddbmm(x[:, :, :1], x, y), [(2, 3, 4), (2, 4, 5)],
+     "matmul"),
+    ("sdpa_causal", lambda s, x: F.scaled_dot_product_attention(x, x, x, is_causal=True),
+     [(1, 2, 8, 4)], "attention"),
+    ("group_norm", lambda s, x: s.gn(x), [(2, 4, 5, 5)], "groupnorm"),
+    ("instance_norm", lambda s, x: s.inorm(x), [(2, 4, 5, 5)], "batchnorm"),
+    ("upsample_nearest1d", lambda s, x: F.interpolate(x, scale_factor=2), [(1, 2, 5)],
+     "interpolate"),
+    ("upsample_linear1d", lambda s, x: F.interpolate(x, scale_factor=2, mode="linear"),
+     [(1, 2, 5)], "interpolate"),
+    ("upsample_trilinear3d", lambda s, x: F.interpolate(x, scale_factor=2, mode="trilinear"),
+     [(1, 2, 3, 3, 3)], "interpolate"),
+    ("avg_pool1d", lambda s, x: F.avg_pool1d(x, 2), [(1, 2, 8)], "pooling"),
+    ("avg_pool3d", lambda s, x: F.avg_pool3d(x, 2), [(1, 2, 4, 4, 4)], "pooling"),
+    ("max_pool3d", lambda s, x: F.max_pool3d(x, 2), [(1, 2, 4, 4, 4)], "pooling"),
+    ("max_pool_indices", lambda s, x: F.max_pool2d(x, 2, return_indices=True)[0],
+     [(1, 2, 4, 4)], "pooling"),
+    ("adaptive_avg_pool3d", lambda s, x: F.adaptive_avg_pool3d(x, 1), [(1, 2, 4, 4, 4)],
+     "pooling"),
+    ("flip", lambda s, x: torch.flip(x, (1,)), [(2, 6)], "copy"),
+    ("pixel_unshuffle", lambda s, x: F.pixel_unshuffle(x, 2), [(1, 2, 4, 4)], "shuffle"),
+    ("pad_reflect1d", lambda s, x: F.pad(x, (1, 1), mode="reflect"), [(1, 2, 6)], "pad"),
+    ("lstm", lambda s, x: s.lstm(x)[0], [(5, 1, 4)], "linear"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name, fn, shapes, category", COVERAGE, ids=[c[0] for c in COVERAGE])
+def test_common_ops_have_formulas(name, fn, shapes, category):
+    model = Fn(
+        fn,
+        emb=nn.Embedding(10, 4),
+        gn=nn.GroupNorm(2, 4),
+        inorm=nn.InstanceNorm2d(4),
+        lstm=nn.LSTM(4, 8),
+    )
+    rows = op_rows(model, *shapes)
+    assert (rows["category"] != "unknown").all(), rows.loc[rows["category"] == "unknown", "unknown"]
+    assert category in set(rows["category"])
+
+
+def test_new_formulas_count_what_they_derive():
+    # cumsum: one add per element; vector norm: |x|^2 and a sum per element, a root per output
+    assert single(Fn(lambda s, x: torch.cumsum(x, 1)), (2, 6))["flops"] == 12
+    norm = single(Fn(lambda s, x: torch.linalg.vector_norm(x, dim=-1)), (2, 4, 5))
+    assert norm["flops"] == 2 * 40 + 8
+    # sort of rows of 8: 8 * log2(8) comparisons per row
+    rows = op_rows(Fn(lambda s, x: torch.sort(x, 1).values), (2, 8))
+    assert rows.loc[rows["category"] == "reduction", "flops"].sum() == 2 * 8 * 3
+    # an index gather moves what it reads (the input, the index) and writes its output
+    row = single(Fn(lambda s, x: torch.index_select(x, 1, _IDX)), (2, 4, 5))
+    assert row["bytes_written"] == 2 * 3 * 5 * F32
+    # 1-d and 3-d pooling: one read per window element and output
+    assert single(Fn(lambda s, x: F.avg_pool1d(x, 2)), (1, 2, 8))["flops"] == 8 * 2
+    assert single(Fn(lambda s, x: F.avg_pool3d(x, 2)), (1, 2, 4, 4, 4))["flops"] == 16 * 8

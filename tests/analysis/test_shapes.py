@@ -66,3 +66,50 @@ def test_training_batch_norm_and_unlisted_overloads_use_the_kernel():
     assert lookup(aten.native_batch_norm.default)(x, c, c, c, c, True, 0.1, 1e-5) is NotImplemented
     assert lookup(aten.add.out) is None
     assert lookup(aten.convolution.default) is None
+
+
+# Arguments the real meta kernels reject: a fast rule must reject them too (issue 12, item 2:
+# Linear(10, 5) on a (1, 7) input used to get 35 MACs).
+BAD_CASES = [
+    (aten.add.Tensor, (meta(2, 3), meta(2, 4))),
+    (aten.mul.Tensor, (meta(2, 8, 5, 5), meta(3, 1, 1))),
+    (aten.add_.Tensor, (meta(2, 1), meta(2, 4))),  # broadcasts beyond its destination
+    (aten.addmm.default, (meta(5), meta(1, 7), meta(10, 5))),
+    (aten.addmm.default, (meta(6), meta(1, 10), meta(10, 5))),  # bias of the wrong size
+    (aten.addmm.default, (meta(5), meta(1, 10, 1), meta(10, 5))),
+    (aten.native_layer_norm.default, (meta(2, 7, 8), [7], meta(7), meta(7), 1e-5)),
+    (aten.native_layer_norm.default, (meta(2, 7, 8), [8], meta(7), meta(7), 1e-5)),
+    (aten._native_batch_norm_legit_no_training.default, (x, meta(4), c, c, c, 0.1, 1e-5)),
+    (aten.native_batch_norm.default, (x, c, c, meta(3), c, False, 0.1, 1e-5)),
+    (aten.mean.dim, (x, [4])),
+    (aten.mean.dim, (x, [-5], True)),
+    (aten.mean.dim, (x, [1, -3])),
+]
+
+
+@pytest.mark.parametrize("op, args", BAD_CASES, ids=[str(op) for op, _ in BAD_CASES])
+def test_fast_rule_raises_where_the_meta_kernel_raises(op, args):
+    with pytest.raises((RuntimeError, IndexError, ValueError)):
+        op(*args)  # the premise: the real kernel rejects these arguments
+    fast = lookup(op)
+    assert fast is not None
+    with pytest.raises((RuntimeError, IndexError, ValueError)):
+        fast(*args)
+
+
+def test_integer_tensors_are_left_to_the_kernel():
+    ints = meta(2, 3, dtype=torch.int64)
+    assert lookup(aten.div.Tensor)(ints, ints) is NotImplemented  # true division gives floats
+    assert lookup(aten.mean.dim)(ints, [1]) is NotImplemented
+
+
+def test_invalid_shapes_fail_the_analysis():
+    import torch.nn as nn
+
+    import costmodel
+    from costmodel.analysis import AnalysisError
+
+    with pytest.raises(AnalysisError, match="cannot be multiplied"):
+        costmodel.analyze(nn.Linear(10, 5), input_shape=(1, 7))
+    with pytest.raises(AnalysisError, match="classifier"):
+        costmodel.analyze("vgg16", input_shape=(1, 3, 64, 64))  # its forward fails there too

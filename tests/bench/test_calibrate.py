@@ -120,3 +120,40 @@ def test_force_remeasures_and_board_mismatch_is_refused(tmp_path):
     assert len(timings) == 3  # replaced, not duplicated
     with pytest.raises(ValueError, match="threads=1"):
         run(tmp_path, threads=2)
+
+
+def test_a_torn_last_line_is_remeasured_not_read(tmp_path):
+    run(tmp_path)
+    path = tmp_path / "timings.csv"
+    text = path.read_text()
+    path.write_text(text[: text.rstrip("\n").rfind(",") - 3])  # cut mid-way through the last row
+    summary = run(tmp_path)
+    assert summary.measured + summary.failed == 1 and summary.skipped == 2
+    assert path.read_text().endswith("\n")
+    assert len(read_timings(path, include_failed=True, check_models=False)) == 3
+
+
+def test_resume_keys_on_the_batch_size(tmp_path):
+    run(tmp_path)
+    with pytest.raises(ValueError, match="batch size 1, not 4"):
+        run(tmp_path, batch=4)
+
+
+class UnevenClock(Clock):
+    """Run times of 1, 2 and 3 ms in turn: a spread above any threshold."""
+
+    def __call__(self):
+        self.reads += 1
+        self.t += 1e-3 * (1 + self.reads % 3)
+        return self.t
+
+
+def test_retake_rounds_get_new_round_numbers(tmp_path):
+    retaking = Protocol(warmup=0, rounds=2, runs_per_round=2, group_size=2, max_spread=0.0)
+    calibrate(
+        SPECS[:1], tmp_path, board="t", protocol=retaking, progress=False, clock=UnevenClock(),
+        op_timer=op_timer([]),
+    )  # fmt: skip
+    samples = pd.read_csv(tmp_path / "samples.csv")
+    rounds = samples.groupby(["model", "round"]).size()
+    assert len(rounds) == 2 * retaking.rounds and (rounds == retaking.runs_per_round).all()

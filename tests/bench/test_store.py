@@ -44,8 +44,10 @@ def test_partial_last_line_is_repaired_before_appending(tmp_path):
     [
         ("model,ms\nresnet18,1\n", "missing column(s) ['latency_ms']"),
         ("model,latency_ms\nresnet18,1\nvgg11,\n", "line 3 (model 'vgg11'): latency_ms is missing"),
-        ("model,latency_ms\nresnet18,-2\n", "line 2 (model 'resnet18'): latency_ms must be > 0"),
-        ("model,latency_ms\nresnet18,0\n", "must be > 0, got 0"),
+        ("model,latency_ms\nresnet18,-2\n", "line 2 (model 'resnet18'): latency_ms must be a"),
+        ("model,latency_ms\nresnet18,0\n", "must be a finite number > 0, got 0"),
+        ("model,latency_ms\nresnet18,inf\n", "finite number > 0, got inf"),
+        ("model,latency_ms\nresnet18,-inf\n", "finite number > 0, got -inf"),
         ("model,latency_ms\nresnet18,fast\n", "is not a number ('fast')"),
         ("model,latency_ms\nresnet18,1\nvgg11,2\nresnet18,1.1\n", "lines 2, 4: duplicate"),
         ("model,latency_ms\nresnet18,1\nresnet99,2\n", "line 3: model 'resnet99' does not resolve"),
@@ -109,3 +111,21 @@ def test_import_errors_and_drop_invalid(tmp_path):
     assert list(out["model"]) == ["resnet18"] and len(problems) == 2
     with pytest.raises(TimingsError, match="unknown unit"):
         import_timings(src, board="b", model_column="name", latency_column="ms", unit="min")
+
+
+def test_a_torn_last_line_is_never_read(tmp_path):
+    path = write(tmp_path, "model,latency_ms\nresnet18,1.0\nvgg11,5.")  # 5.96 cut mid-write
+    assert list(read_timings(path)["model"]) == ["resnet18"]
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [(b"", "empty timings file"), (b"model,latency_ms\nr\xe9snet,1\n", "not UTF-8")],
+)
+def test_unreadable_files_get_one_line_with_the_remedy(tmp_path, data, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    for read in (read_timings, lambda p: import_timings(p, board="b")):
+        with pytest.raises(TimingsError, match=message) as info:
+            read(path)
+        assert "\n" not in str(info.value)

@@ -109,6 +109,12 @@ def test_out_of_range_warnings(board):
     profile, _ = fit_profile(board / "timings.csv", predictor="full")
     _, notes = predict_specs(profile, ["vit?depth=4&dim=128&heads=4&pool=mean&sdpa=true"])
     assert any("not in the calibration set" in n and "attention" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]])
+    assert not any("extrapolation" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]], input_shape=(8, 3, 32, 32))
+    assert any("batch size 8 is outside the calibration (batch 1)" in n for n in notes)
+    _, notes = predict_specs(profile, [SPECS[0]], input_shape=(1, 3, 64, 64))
+    assert any("input shape 1x3x64x64 is not one" in n for n in notes)
 
 
 def test_compare_lofo_on_the_same_splits(board):
@@ -196,3 +202,32 @@ def test_every_registered_predictor_round_trips_through_a_profile(board, tmp_pat
     loaded = load_profile(profile.save(tmp_path / f"{name}.profile.json"))
     assert type(loaded.predictor) is PREDICTORS[name]
     assert np.allclose(loaded.predictor.predict(data.X), profile.predictor.predict(data.X))
+
+
+def test_unknown_ops_are_stated_and_never_free(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="full")
+    specs = ["fixtures_models:with_unknown_op", "fixtures_models:tiny"]
+    table, notes = predict_specs(profile, specs)
+    assert list(table["unknown_ops"]) == [1, 0]
+    [note] = [n for n in notes if "no formula" in n]
+    assert "aten.special_bessel_j0" in note and "copies" in note
+    assert table.loc[specs[0], "predicted_ms"] > table.loc[specs[1], "predicted_ms"]
+    path = tmp_path / "p.profile.json"
+    profile.save(path)
+    from costmodel.cli import main
+
+    for fmt in ("csv", "json", "table"):
+        out = tmp_path / f"pred.{fmt}"
+        argv = ["predict", *specs, "--profile", str(path), "--format", fmt, "-o", str(out)]
+        assert main(argv) == 0
+        assert ("unknown_ops" if fmt != "table" else "no formula") in out.read_text()
+
+
+def test_a_profile_missing_keys_is_named(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="mac")
+    path = profile.save(tmp_path / "m.profile.json")
+    doc = json.loads(path.read_text())
+    del doc["state"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ProfileError, match="lacks the key.*refit"):
+        load_profile(path)

@@ -154,10 +154,42 @@ def test_unbuildable_import_specs():
         zoo.build("_spec_builders:no_such_builder")
     with pytest.raises(TypeError, match="not an nn.Module"):
         zoo.build("_spec_builders:NOT_A_BUILDER")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="raised TypeError"):
         zoo.build("_spec_builders:tiny?depth=3")  # the builder rejects the keyword
 
 
 def test_non_string_spec():
     with pytest.raises(ValueError):
         parse(None)  # type: ignore[arg-type]
+
+
+def test_one_canonical_form_per_model():
+    forms = {parse(s).canonical() for s in ("resnet34", "resnet?depth=34", "resnet?depth=34.0")}
+    assert forms == {"resnet?depth=34"}
+    assert parse("resnet50").canonical() == parse("resnet?width=1").canonical() == "resnet"
+    assert parse("efficientnet_b1").canonical() == "efficientnet?depth=1.1"
+    assert parse("random:seed=3&max_mmacs=60").canonical() == "random:seed=3"
+    assert zoo.build("resnet?depth=34.0").__class__ is zoo.build("resnet34").__class__
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ("mobilenetv2?width=0", "width=0 .*must be > 0"),
+        ("resnet?width=-1", "must be > 0"),
+        ("resnet?depth=34.5", "must be an integer"),
+        ("resnet?depth=inf", "finite"),
+        ("vit?sdpa=3", "true or false"),
+        ("resnet?width=wide", "must be a number"),
+        ("mobilenetv3?dropout=1", ">= 0 and < 1"),
+        ("random:seed=1&max_mmacs=0", "must be > 0"),
+    ],
+)
+def test_parameter_values_are_checked(spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse(spec)
+
+
+def test_a_depth_outside_the_allowed_set_is_a_clear_error():
+    with pytest.raises(ValueError, match=r"one of \[18, 34, 50, 101, 152\]"):
+        zoo.build("resnet?depth=35")

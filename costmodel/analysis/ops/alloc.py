@@ -25,6 +25,18 @@ def empty(*_, out, **__) -> OpCost:
     aten.new_ones,
     aten.scalar_tensor,
     aten.arange,
+    aten.new_full,
+    aten.linspace,
+    # random fills (dropout masks in training mode, noise): one generated value per element
+    aten.rand,
+    aten.rand_like,
+    aten.randn,
+    aten.randn_like,
+    aten.randint,
+    aten.bernoulli,
+    aten.bernoulli_,
+    aten.normal_,
+    aten.uniform_,
 )
 def filled(*_, out, **__) -> OpCost:
     return OpCost("alloc")

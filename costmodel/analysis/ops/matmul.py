@@ -45,6 +45,8 @@ def baddbmm(bias, a, b, *_, out, param_args=()) -> OpCost:
     aten._scaled_dot_product_flash_attention_for_cpu,
     aten._scaled_dot_product_flash_attention,
     aten._scaled_dot_product_efficient_attention,
+    aten._scaled_dot_product_cudnn_attention,
+    aten._scaled_dot_product_fused_attention_overrideable,
 )
 def sdpa(q, k, v, *_, out, **__) -> OpCost:
     # q (B, H, Sq, D), k (B, H, Sk, D), v (B, H, Sk, Dv): scores = q k^T costs B*H*Sq*Sk*D MACs,
@@ -58,3 +60,23 @@ def sdpa(q, k, v, *_, out, **__) -> OpCost:
         flops=2 * macs + 3 * b * h * sq * sk,
         attrs={"heads": h, "seq_len": sq, "head_dim": d},
     )
+
+
+@formula(aten.mv, aten.dot, aten.vdot)
+def vector_product(a, b, *_, out, param_args=()) -> OpCost:
+    # (m, k) @ (k,) or (k,) . (k,): one dot product of length k per output element.
+    macs = numel(a)
+    return OpCost(_product_kind(param_args, 1), macs=macs, flops=2 * macs)
+
+
+@formula(aten.addmv)
+def addmv(bias, a, b, *_, out, param_args=()) -> OpCost:
+    macs = numel(a)
+    return OpCost(_product_kind(param_args, 2), macs=macs, flops=2 * macs + numel(out))
+
+
+@formula(aten.addbmm)
+def addbmm(bias, a, b, *_, out, param_args=()) -> OpCost:
+    # bias + sum_b (m, k) @ (k, n): the batched products as in bmm, summed over the batch.
+    macs = int(a[0]) * int(a[1]) * int(a[2]) * int(b[2])
+    return OpCost(_product_kind(param_args, 2), macs=macs, flops=2 * macs + numel(out))

@@ -24,3 +24,9 @@ def layer_norm(x, normalized_shape, *_, out, **__) -> OpCost:
 @formula(aten.native_group_norm)
 def group_norm(x, *args, out, **__) -> OpCost:
     return OpCost("groupnorm", flops=5 * numel(x))
+
+
+@formula(aten._fused_rms_norm)
+def rms_norm(x, *_, out, **__) -> OpCost:
+    # x / sqrt(mean(x^2) + eps) * weight: square, sum, normalise, scale (about 4 per element).
+    return OpCost("layernorm", flops=4 * numel(x))

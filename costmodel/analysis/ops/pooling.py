@@ -14,15 +14,30 @@ def _pair(v, n: int = 2) -> tuple[int, ...]:
     return tuple(int(x) for x in (v * n if len(v) == 1 else v))
 
 
-@formula(aten.max_pool2d_with_indices, aten.max_pool2d, aten.avg_pool2d)
-def pool2d(x, kernel_size, stride=None, *_, out, **__) -> OpCost:
-    # max_pool2d_with_indices returns (values, indices); out is then a tuple of shapes
-    out0 = out[0] if out and isinstance(out[0], (tuple, list)) else out
-    k = _pair(kernel_size)
-    s = _pair(stride) if stride else k
-    return OpCost("pooling", flops=numel(out0) * k[0] * k[1], attrs={"kernel": k, "stride": s})
+def _pool(dims: int):
+    def fn(x, kernel_size, stride=None, *_, out, **__) -> OpCost:
+        # *_with_indices ops return (values, indices); out is then a tuple of shapes
+        out0 = out[0] if out and isinstance(out[0], (tuple, list)) else out
+        k = _pair(kernel_size, dims)
+        s = _pair(stride, dims) if stride else k
+        return OpCost("pooling", flops=numel(out0) * numel(k), attrs={"kernel": k, "stride": s})
+
+    return fn
 
 
-@formula(aten._adaptive_avg_pool2d, aten.adaptive_max_pool2d, aten.adaptive_avg_pool2d)
-def adaptive_pool2d(x, output_size, *_, out, **__) -> OpCost:
-    return OpCost("pooling", flops=numel(x), attrs={"output_size": _pair(output_size)})
+formula(aten.max_pool1d_with_indices, aten.max_pool1d, aten.avg_pool1d)(_pool(1))
+formula(aten.max_pool2d_with_indices, aten.max_pool2d, aten.avg_pool2d)(_pool(2))
+formula(aten.max_pool3d_with_indices, aten.max_pool3d, aten.avg_pool3d)(_pool(3))
+
+
+def _adaptive(dims: int):
+    def fn(x, output_size, *_, out, **__) -> OpCost:
+        # every input element is read once by the windows that cover it (they tile the input)
+        return OpCost("pooling", flops=numel(x), attrs={"output_size": _pair(output_size, dims)})
+
+    return fn
+
+
+formula(aten.adaptive_max_pool1d, aten.adaptive_avg_pool1d)(_adaptive(1))
+formula(aten._adaptive_avg_pool2d, aten.adaptive_max_pool2d, aten.adaptive_avg_pool2d)(_adaptive(2))
+formula(aten._adaptive_avg_pool3d, aten.adaptive_max_pool3d, aten.adaptive_avg_pool3d)(_adaptive(3))

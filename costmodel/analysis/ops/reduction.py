@@ -7,6 +7,8 @@ ATen level; the analyzer re-labels it ``pooling`` when it comes from an adaptive
 
 from __future__ import annotations
 
+import math
+
 from costmodel.analysis.ops.registry import OpCost, aten, formula, numel
 
 
@@ -22,7 +24,15 @@ from costmodel.analysis.ops.registry import OpCost, aten, formula, numel
     aten.std,
     aten.var_mean,
     aten.argmax,
+    aten.argmin,
     aten.logsumexp,
+    aten.any,
+    aten.all,
+    aten.cumsum,
+    aten.cumprod,
+    aten.cummax,
+    aten.cummin,
+    aten.nansum,
 )
 def reduction(x, *_, out, **__) -> OpCost:
     return OpCost("reduction", flops=numel(x))
@@ -31,3 +41,33 @@ def reduction(x, *_, out, **__) -> OpCost:
 @formula(aten._softmax, aten._log_softmax, aten._safe_softmax)
 def softmax(x, dim, *_, out, **__) -> OpCost:
     return OpCost("softmax", flops=4 * numel(x), attrs={"dim": int(dim)})
+
+
+@formula(aten.linalg_vector_norm, aten.norm)
+def vector_norm(x, *_, out, **__) -> OpCost:
+    # ||x||_p over the reduced dims: |x|^p (one op; a multiply for p = 2) and a sum per element
+    # read, then a root per output element.
+    return OpCost("reduction", flops=2 * numel(x) + numel(out))
+
+
+def _dim_size(x, dim) -> int:
+    return int(x[int(dim) % len(x)]) if len(x) else 1
+
+
+def _comparisons(x, dim) -> int:
+    # A comparison sort along one dimension of size n: about n log2 n comparisons per slice,
+    # numel(x) * log2(n) in total.
+    return int(numel(x) * math.log2(max(_dim_size(x, dim), 2)))
+
+
+@formula(aten.sort)
+def sort(x, dim=-1, *_, out, **kw) -> OpCost:
+    # sort(x, dim, descending) or sort.stable(x, *, stable, dim, descending)
+    dim = kw.get("dim", -1 if isinstance(dim, bool) or dim is None else dim)
+    return OpCost("reduction", flops=_comparisons(x, dim))
+
+
+@formula(aten.topk)
+def topk(x, k, dim=-1, *_, out, **__) -> OpCost:
+    # topk(x, k, dim): a partial selection, counted as a full sort of each slice (upper bound).
+    return OpCost("reduction", flops=_comparisons(x, dim))

@@ -13,6 +13,16 @@ def _interp(taps: int, mode: str):
     return fn
 
 
-formula(aten.upsample_nearest2d, aten._upsample_nearest_exact2d)(_interp(1, "nearest"))
+# taps per output element: nearest reads 1; linear interpolation 2 per dimension (2, 4, 8)
+formula(
+    aten.upsample_nearest1d,
+    aten.upsample_nearest2d,
+    aten.upsample_nearest3d,
+    aten._upsample_nearest_exact1d,
+    aten._upsample_nearest_exact2d,
+    aten._upsample_nearest_exact3d,
+)(_interp(1, "nearest"))
+formula(aten.upsample_linear1d)(_interp(2, "linear"))
 formula(aten.upsample_bilinear2d, aten._upsample_bilinear2d_aa)(_interp(4, "bilinear"))
-formula(aten.upsample_bicubic2d)(_interp(16, "bicubic"))
+formula(aten.upsample_trilinear3d)(_interp(8, "trilinear"))
+formula(aten.upsample_bicubic2d, aten._upsample_bicubic2d_aa)(_interp(16, "bicubic"))

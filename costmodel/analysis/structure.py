@@ -1,0 +1,113 @@
+"""Content keys of models: what an analysis depends on, so that a changed model never hits a cache.
+
+:func:`structural_key` digests a module's structure (its tree, each module's class and full
+configuration, parameter and buffer shapes and dtypes, the source of user-defined classes). Two
+modules with equal keys give equal analyses on equal inputs; any change the analysis can see
+(another head count, kernel size, width, an edited ``forward``) changes the key. It is a small
+pure function of the module (the module is not changed) and is used by the feature cache and by
+the sharing of node results across analyses (:mod:`costmodel.analysis.capture`).
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import inspect
+import re
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+# Packages whose classes are versioned with the installed code, not edited by users: their source
+# is not hashed (the feature cache keys built-in specs by costmodel's own source hash).
+_LIBRARY_PREFIXES = ("torch", "costmodel", "builtins", "typing", "collections", "abc")
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+_PLAIN = (type(None), bool, int, float, str, complex)
+
+
+def _is_library(obj: Any) -> bool:
+    module = getattr(obj, "__module__", "") or ""
+    return module.split(".")[0] in _LIBRARY_PREFIXES
+
+
+@functools.lru_cache(maxsize=4096)
+def _source(obj: Any) -> str:
+    """Source text of a user-defined class (its whole MRO) or function; '' for library code."""
+    if isinstance(obj, type) and len(obj.__mro__) > 1:
+        return "".join(_source(k) for k in obj.__mro__[1:] if not _is_library(k)) + _source1(obj)
+    return _source1(obj)
+
+
+def _source1(obj: Any) -> str:
+    if _is_library(obj):
+        return ""
+    try:
+        return inspect.getsource(obj)
+    except (OSError, TypeError):  # defined interactively: its name is all there is
+        return f"<no source: {getattr(obj, '__qualname__', repr(obj))}>"
+
+
+def _describe(value: Any, depth: int = 0) -> Any:
+    """A plain, printable stand-in for one attribute value (no memory addresses)."""
+    if isinstance(value, _PLAIN):
+        return value
+    if isinstance(value, (torch.dtype, torch.device, torch.Size, enum.Enum)):
+        return str(value)
+    if isinstance(value, torch.Tensor):
+        return ("tensor", tuple(value.shape), str(value.dtype))
+    if isinstance(value, nn.Module):  # a module held outside _modules (e.g. in a plain list)
+        return ("module", type(value).__qualname__)
+    if depth > 4:
+        return type(value).__qualname__
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = [_describe(v, depth + 1) for v in value]
+        return (type(value).__name__, sorted(items, key=repr) if isinstance(value, set) else items)
+    if isinstance(value, dict):
+        return ("dict", sorted((repr(k), _describe(v, depth + 1)) for k, v in value.items()))
+    if callable(value) and hasattr(value, "__qualname__"):  # a function or class (activation)
+        try:
+            source = _source(value)
+        except TypeError:  # unhashable callable
+            source = ""
+        return ("callable", getattr(value, "__module__", ""), value.__qualname__, source)
+    state = getattr(value, "__dict__", None)
+    if isinstance(state, dict):
+        return (type(value).__qualname__, _describe(state, depth + 1))
+    return _ADDRESS.sub("", repr(value))
+
+
+def _configuration(m: nn.Module) -> list[tuple[str, Any]]:
+    """Public attributes (any type but tensors held as parameters/buffers/submodules) and
+    private ones with plain values: everything a forward can read besides its inputs."""
+    out = []
+    for name, value in sorted(vars(m).items()):
+        if name in ("_parameters", "_buffers", "_modules"):
+            continue
+        if name.startswith("_") and not isinstance(value, _PLAIN):
+            continue  # hooks, caches and other machinery
+        out.append((name, _describe(value)))
+    return out
+
+
+def structural_key(module: nn.Module) -> str:
+    """A hex digest of what determines ``module``'s analysis on a given input.
+
+    It covers the module tree (paths, shared modules at every path), each module's class, its
+    full configuration (public non-tensor attributes, not ``extra_repr``, which is empty for some
+    modules), the shape and dtype of every parameter and buffer (values do not change counts),
+    and the source of every class defined outside torch and costmodel (an edited ``forward``
+    changes the key). Pure: the module is only read.
+    """
+    h = hashlib.sha256()
+    for path, m in module.named_modules(remove_duplicate=False):
+        kind = type(m)
+        tensors = [
+            (n, None if t is None else (tuple(t.shape), str(t.dtype)))
+            for n, t in [*m._parameters.items(), *m._buffers.items()]
+        ]
+        entry = (path, kind.__module__, kind.__qualname__, _configuration(m), tensors)
+        h.update(repr(entry).encode())
+        h.update(_source(kind).encode())
+    return h.hexdigest()

@@ -46,12 +46,20 @@ def _file_hash(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+# The parts of costmodel that decide what a model's features are: the model builders, the
+# analyzer and its lowering, and the feature extraction itself (not the predictors, the
+# harness or the reports, whose edits must not invalidate every cached analysis).
+FEATURE_SOURCES = ("analysis", "zoo", "predict/features.py", "predict/cache.py")
+
+
 @functools.lru_cache(maxsize=1)
 def costmodel_source_hash() -> str:
-    """A hash of every Python file of the installed costmodel package (computed once)."""
+    """A hash of the costmodel source files features depend on (:data:`FEATURE_SOURCES`)."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    files = [f for part in FEATURE_SOURCES for f in ((root / part).rglob("*.py")
+             if (root / part).is_dir() else [root / part])]  # fmt: skip
+    for path in sorted(files):
         h.update(str(path.relative_to(root)).encode())
         h.update(path.read_bytes())
     return h.hexdigest()

@@ -179,6 +179,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from costmodel.bench.suites import suite
 
     specs = args.model or suite(args.suite)
+    if args.prepare_only:
+        from costmodel.bench.calibrate import prepare_exports
+
+        errors = prepare_exports(specs, args.runtime, batch=args.batch, n_jobs=args.jobs)
+        print(f"{args.runtime}: {len(specs)} models exported or cached, {len(errors)} failed")
+        return 0
     protocol = Protocol(
         warmup=args.warmup,
         rounds=args.rounds,
@@ -197,6 +203,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         force=args.force,
         retake_flagged=args.retake_flagged,
         suite="custom" if args.model else args.suite,
+        runtime=args.runtime,
+        prepared_only=args.prepared_only,
     )
     print(
         f"{summary.measured} measured, {summary.skipped} already done, {summary.failed} failed, "
@@ -403,6 +411,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn oneDNN off (per-group convolution loops, as on builds without it)",
     )
     p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
+    p.add_argument(
+        "--runtime",
+        default="eager",
+        choices=["eager", "executorch", "onnxruntime"],
+        help="run the models with this runtime (exports are cached; per-op timings: eager only)",
+    )
+    p.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="only export the models for --runtime into the cache (untimed; no lock needed)",
+    )
+    p.add_argument(
+        "--prepared-only",
+        action="store_true",
+        help="measure only the models already exported (the rest waits for a later run)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="parallel exports for --prepare-only")
     p.add_argument("--force", action="store_true", help="re-measure models already measured")
     p.add_argument(
         "--retake-flagged",

@@ -67,6 +67,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         shapes if len(shapes) > 1 else shapes[0],
         leaf_modules=args.leaf_module or (),
         method=args.method,
+        runtime=args.runtime,
     )
     if args.format == "json":
         _emit(analysis.to_json(args.by), args.output)
@@ -256,12 +257,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
         board=args.board,
         prune_dead=args.prune_dead,
         n_jobs=args.jobs,
+        runtime=args.runtime,
     )
     path = profile.save(args.output)
     kind = profile.describe()["estimator"]
     print(
         f"fitted {args.predictor} ({kind}) on {len(data.X)} models of "
-        f"{data.families.nunique()} families"
+        f"{data.families.nunique()} families, runtime {data.runtime}"
         + (" with per-op timings" if data.has_ops else "")
         + f"; held-out error interval {profile.interval[0]:+.0%} .. {profile.interval[1]:+.0%}"
         + f"\nprofile: {path}"
@@ -278,7 +280,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
     specs = [s for text in args.model for s in _specs_arg(text)]
     shape = args.input_shape[0] if args.input_shape else None
-    table, notes = predict_specs(profile, specs, input_shape=shape, n_jobs=args.jobs)
+    table, notes = predict_specs(
+        profile, specs, input_shape=shape, n_jobs=args.jobs, runtime=args.runtime
+    )
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
     if table.empty:
@@ -286,7 +290,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.format == "table":
         board = profile.board.get("board", "?")
         lines = [
-            f"board {board} ({profile.name}); interval = 5th..95th percentile of held-out "
+            f"board {board} ({profile.name}, runtime {profile.runtime}); interval = 5th..95th "
+            "percentile of held-out "
             "errors at calibration"
         ]
         for spec, r in table.iterrows():
@@ -312,7 +317,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from costmodel.predict.workflow import compare_predictors, load_training
 
     data = load_training(
-        args.timings, board=args.board, prune_dead=args.prune_dead, n_jobs=args.jobs, progress=True
+        args.timings,
+        board=args.board,
+        prune_dead=args.prune_dead,
+        n_jobs=args.jobs,
+        progress=True,
+        runtime=args.runtime,
     )
     prior = load_profile(args.prior) if args.prior else None
     ks = tuple(int(k) for k in args.k.split(","))
@@ -322,7 +332,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     full = "oplevel" if data.has_ops else "additive"
     header = (
         f"{args.protocol} on {len(data.X)} models, {data.families.nunique()} families; "
-        f"full predictor = {full}"
+        f"full predictor = {full}; runtime {data.runtime}"
     )
     text = _frame_text(scores.round(4), args.format)
     _emit(header + "\n" + text if args.format == "table" else text, args.output)
@@ -332,6 +342,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for path in comparison_plots(scores, preds, args.plots, full=full):
             print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+_FIT_RUNTIME_HELP = (
+    "count the graph this runtime executes (default: the runtime in board.json, else eager)"
+)
+
+
+def _runtime_arg(p: argparse.ArgumentParser, default: str | None, text: str) -> None:
+    from costmodel.analysis.rewrites import RUNTIMES
+
+    p.add_argument("--runtime", choices=list(RUNTIMES), default=default, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -364,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="treat this submodule as one opaque node (repeatable)",
     )
     p.add_argument("--method", choices=["auto", "fx", "dispatch"], default="auto")
+    _runtime_arg(p, "eager", "count the graph this runtime executes (default: eager, as traced)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_analyze)
 
@@ -396,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="for --static")
     p.set_defaults(func=cmd_demo)
 
+    from costmodel.bench.runtimes import RUNTIMES
+
     p = sub.add_parser("calibrate", help="measure a suite of models on this board, resumably")
     p.add_argument(
         "--suite", default="quick", choices=["quick", "study", "zoo", "nb201", "default"]
@@ -414,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--runtime",
         default="eager",
-        choices=["eager", "executorch", "onnxruntime"],
+        choices=list(RUNTIMES),
         help="run the models with this runtime (exports are cached; per-op timings: eager only)",
     )
     p.add_argument(
@@ -467,8 +491,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune-dead",
         action="store_true",
-        help="count only work a graph-optimising runtime (TFLite) executes",
+        help="only the dead-work rule of the lowering (work TFLite folds away); see --runtime",
     )
+    _runtime_arg(p, None, _FIT_RUNTIME_HELP)
     p.add_argument("--jobs", type=int, default=1, help="parallel featurising processes")
     p.add_argument("-o", "--output", required=True, help="profile path (.profile.json)")
     p.set_defaults(func=cmd_fit)
@@ -479,6 +504,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-shape", type=_shape, action="append")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--jobs", type=int, default=1)
+    _runtime_arg(p, None, "refuse unless the profile was fitted for this runtime")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_predict)
 
@@ -490,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prior", help="also score adapting this profile (kshot)")
     p.add_argument("--board")
-    p.add_argument("--prune-dead", action="store_true")
+    p.add_argument("--prune-dead", action="store_true", help="only the dead-work rule")
+    _runtime_arg(p, None, _FIT_RUNTIME_HELP)
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--plots", help="write plots to this folder")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")

@@ -1,5 +1,6 @@
 """Tiny builders for tests that need importable model specs (``fixtures_models:tiny``)."""
 
+import torch
 import torch.nn as nn
 
 
@@ -15,3 +16,14 @@ def tiny(width: int = 4) -> nn.Module:
 
 def broken() -> nn.Module:
     raise RuntimeError("this builder always fails")
+
+
+class _Svd(nn.Module):
+    """Runs in eager; neither ExecuTorch (not Core ATen) nor ONNX (no symbolic) can export it."""
+
+    def forward(self, x):
+        return torch.linalg.svdvals(x.flatten(2))
+
+
+def unexportable() -> nn.Module:
+    return _Svd()

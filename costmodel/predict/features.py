@@ -96,7 +96,9 @@ def _model_row(analysis) -> dict[str, float]:
     return row
 
 
-def _analyze_one(spec: str, shape: tuple[int, ...] | None, prune_dead: bool):
+def _analyze_one(
+    spec: str, shape: tuple[int, ...] | None, prune_dead: bool, runtime: str = "eager"
+):
     """(model row, node table) of one spec, or (None, error text)."""
     import warnings
 
@@ -108,14 +110,14 @@ def _analyze_one(spec: str, shape: tuple[int, ...] | None, prune_dead: bool):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # unknown ops show up as the 'unknown' feature
             model = build(spec)
-            a = analyze(model, shape, name=spec, prune_dead=prune_dead)
+            a = analyze(model, shape, name=spec, prune_dead=prune_dead, runtime=runtime)
         return _model_row(a), _node_table(a.nodes)
     except Exception as exc:  # reported by featurize, which decides what to do
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _chunk(specs, shape, prune_dead):
-    return [_analyze_one(s, shape, prune_dead) for s in specs]
+def _chunk(specs, shape, prune_dead, runtime="eager"):
+    return [_analyze_one(s, shape, prune_dead, runtime) for s in specs]
 
 
 class FeatureCache:
@@ -124,13 +126,14 @@ class FeatureCache:
     def __init__(self, directory: str | Path | None = None) -> None:
         self.directory = Path(directory) if directory else default_cache_dir() / "features"
 
-    def _path(self, spec: str, shape, prune_dead: bool) -> Path:
-        key = repr((FEATURE_VERSION, spec, tuple(shape) if shape else None, prune_dead))
+    def _path(self, spec: str, shape, prune_dead: bool, runtime: str = "eager") -> Path:
+        key = (FEATURE_VERSION, spec, tuple(shape) if shape else None, prune_dead)
+        key = repr(key if runtime == "eager" else (*key, runtime))  # eager keys as before
         digest = hashlib.sha1(key.encode()).hexdigest()
         return self.directory / digest[:2] / f"{digest}.pkl"
 
-    def get(self, spec: str, shape, prune_dead: bool):
-        path = self._path(spec, shape, prune_dead)
+    def get(self, spec: str, shape, prune_dead: bool, runtime: str = "eager"):
+        path = self._path(spec, shape, prune_dead, runtime)
         if not path.exists():
             return None
         try:
@@ -139,8 +142,8 @@ class FeatureCache:
         except (OSError, EOFError, pickle.UnpicklingError):
             return None  # a half-written entry: recompute it
 
-    def put(self, spec: str, shape, prune_dead: bool, value) -> None:
-        path = self._path(spec, shape, prune_dead)
+    def put(self, spec: str, shape, prune_dead: bool, value, runtime: str = "eager") -> None:
+        path = self._path(spec, shape, prune_dead, runtime)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         with open(tmp, "wb") as fh:
@@ -195,6 +198,7 @@ def featurize(
     prune_dead: bool = False,
     n_jobs: int = 1,
     cache: FeatureCache | None | bool = None,
+    runtime: str = "eager",
     errors: str = "raise",
     progress: bool = False,
     chunk_size: int = 16,
@@ -203,21 +207,25 @@ def featurize(
 
     ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
     others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
-    them in ``.failures``. ``cache=False`` disables the disk cache.
+    them in ``.failures``. ``cache=False`` disables the disk cache. ``runtime`` counts the
+    graph that runtime executes (see :mod:`costmodel.analysis.rewrites`).
     """
+    from costmodel.analysis.rewrites import check_runtime
+
+    check_runtime(runtime)
     cache = None if cache is False else (cache or FeatureCache())
     unique = list(dict.fromkeys(specs))
     results: dict[str, Any] = {}
     todo = []
     for s in unique:
-        hit = cache.get(s, input_shape, prune_dead) if cache else None
+        hit = cache.get(s, input_shape, prune_dead, runtime) if cache else None
         if hit is not None:
             results[s] = hit
         else:
             todo.append(s)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
     if chunks:
-        jobs = (delayed(_chunk)(c, input_shape, prune_dead) for c in chunks)
+        jobs = (delayed(_chunk)(c, input_shape, prune_dead, runtime) for c in chunks)
         iterator = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
         if progress:
             from tqdm import tqdm
@@ -227,7 +235,7 @@ def featurize(
             for s, out in zip(chunk, outs, strict=True):
                 results[s] = out
                 if cache and out[0] is not None:
-                    cache.put(s, input_shape, prune_dead, out)
+                    cache.put(s, input_shape, prune_dead, out, runtime)
     failures = {s: r[1] for s, r in results.items() if r[0] is None}
     if failures and errors == "raise":
         raise FeatureError(failures)

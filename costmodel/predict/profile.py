@@ -44,6 +44,7 @@ class Profile:
     calibration: dict[str, Any] = field(default_factory=dict)
     interval: tuple[float, float] = (0.0, 0.0)
     prune_dead: bool = False
+    runtime: str = "eager"  # the lowering its features count (costmodel.analysis.rewrites)
 
     def describe(self) -> dict[str, Any]:
         """The readable part: coefficients of the predictor and of the baseline."""
@@ -90,6 +91,7 @@ class Profile:
             },
             "interval_relative": list(self.interval),
             "prune_dead": self.prune_dead,
+            "runtime": self.runtime,
             "board": self.board,
             "calibration": self.calibration,
             "versions": _versions(),
@@ -169,6 +171,7 @@ def load_profile(path: str | Path) -> Profile:
         calibration=doc.get("calibration", {}),
         interval=tuple(doc.get("interval_relative", (0.0, 0.0))),
         prune_dead=bool(doc.get("prune_dead", False)),
+        runtime=str(doc.get("runtime", "eager")),
     )
 
 

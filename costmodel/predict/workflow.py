@@ -49,6 +49,7 @@ class Training:
     has_ops: bool
     board: dict[str, Any]
     dropped: dict[str, str]
+    runtime: str = "eager"  # the lowering the features count
 
 
 def load_training(
@@ -58,10 +59,15 @@ def load_training(
     n_jobs: int = 1,
     progress: bool = False,
     models: list[str] | None = None,
+    runtime: str | None = None,
 ) -> Training:
     """Read a timings file (and ops.csv / board.json next to it) and featurise its models
-    (only ``models``, when given)."""
+    (only ``models``, when given), counting the graph ``runtime`` executes (default: the runtime
+    board.json names, else eager)."""
     path = Path(timings)
+    meta_path = path.parent / "board.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    runtime = resolve_runtime(runtime, meta)
     frame = read_timings(path)
     if models is not None:
         frame = frame[frame["model"].isin(models)]
@@ -81,7 +87,12 @@ def load_training(
         frame = frame[~disconnected]
     frame = frame.groupby("model", sort=False, as_index=False)["latency_ms"].median()
     feats = featurize(
-        list(frame["model"]), prune_dead=prune_dead, n_jobs=n_jobs, errors="skip", progress=progress
+        list(frame["model"]),
+        prune_dead=prune_dead,
+        n_jobs=n_jobs,
+        errors="skip",
+        progress=progress,
+        runtime=runtime,
     )
     dropped.update(feats.failures)
     if feats.failures:
@@ -96,9 +107,18 @@ def load_training(
     X = feats.with_nodes(op_timings=ops)
     y = frame.set_index("model").loc[X.index, "latency_ms"].astype(float)
     fams = pd.Series([family(s) for s in X.index], index=X.index, name="family")
-    meta_path = path.parent / "board.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return Training(X, y, fams, ops is not None, meta, dropped)
+    return Training(X, y, fams, ops is not None, meta, dropped, runtime)
+
+
+def resolve_runtime(runtime: str | None, board: dict[str, Any]) -> str:
+    """The lowering to count: ``runtime`` when given, else the runtime the board was measured
+    with (board.json), else eager."""
+    from costmodel.analysis.rewrites import RUNTIMES, check_runtime
+
+    if runtime is not None:
+        return check_runtime(runtime)
+    measured = board.get("runtime", "eager")
+    return measured if measured in RUNTIMES else "eager"
 
 
 def _check_size(name: str, n: int) -> None:
@@ -139,9 +159,13 @@ def fit_profile(
     board: str | None = None,
     prune_dead: bool = False,
     n_jobs: int = 1,
+    runtime: str | None = None,
 ) -> tuple[Profile, Training]:
-    """Fit ``predictor`` (and the MAC-only baseline) on a timings file."""
-    data = load_training(timings, board=board, prune_dead=prune_dead, n_jobs=n_jobs)
+    """Fit ``predictor`` (and the MAC-only baseline) on a timings file, on the features of
+    ``runtime``'s lowering (default: the board's runtime, see :func:`load_training`)."""
+    data = load_training(
+        timings, board=board, prune_dead=prune_dead, n_jobs=n_jobs, runtime=runtime
+    )
     _check_size(predictor, len(data.X))
     if prior is not None:
         est = FullPredictor(prior=load_profile(prior).predictor)
@@ -163,6 +187,7 @@ def fit_profile(
         calibration=calibration_summary(data.X, data.y, data.families),
         interval=_interval(est, data.X, data.y, data.families),
         prune_dead=prune_dead,
+        runtime=data.runtime,
     )
     return profile, data
 
@@ -224,10 +249,23 @@ def predict_specs(
     specs: list[str],
     input_shape: tuple[int, ...] | None = None,
     n_jobs: int = 1,
+    runtime: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings."""
+    """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings.
+
+    ``runtime`` (default: the profile's) must be the runtime the profile was fitted for."""
+    if runtime is not None and runtime != profile.runtime:
+        raise ValueError(
+            f"this profile was fitted for runtime {profile.runtime!r}, not {runtime!r}: fit one "
+            f"with `costmodel fit --runtime {runtime}` on timings measured with that runtime"
+        )
     feats = featurize(
-        specs, input_shape=input_shape, prune_dead=profile.prune_dead, n_jobs=n_jobs, errors="skip"
+        specs,
+        input_shape=input_shape,
+        prune_dead=profile.prune_dead,
+        n_jobs=n_jobs,
+        errors="skip",
+        runtime=profile.runtime,
     )
     X = feats.with_nodes()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]

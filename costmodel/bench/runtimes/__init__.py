@@ -2,8 +2,8 @@
 their exported models.
 
 Exporting is slow (seconds to tens of seconds per model) and is not part of what is timed, so
-``prepare`` keeps each export on disk under ``$COSTMODEL_CACHE/runtimes/`` (keyed by runtime,
-runtime version, model spec and input shape); an export that failed is kept too, as its error,
+``prepare`` keeps each export on disk under ``$COSTMODEL_CACHE/runtimes/`` (keyed by runtime, its
+version and exporter, model spec and input shape); an export that failed is kept too, as its error,
 so a rerun does not retry it.
 """
 
@@ -47,7 +47,8 @@ def artifact_dir() -> Path:
 def artifact_path(rt: Runtime, spec: str, shape: tuple[int, ...]) -> Path:
     """The cache file of one export (``.err`` next to it holds a failed export's error)."""
     info = rt.info(1)
-    key = repr((rt.name, info["runtime_version"], torch.__version__, spec, tuple(shape)))
+    key = (rt.name, info["runtime_version"], torch.__version__, spec, tuple(shape))
+    key = repr((*key, info["exporter"]))
     digest = hashlib.sha1(key.encode()).hexdigest()
     return artifact_dir() / f"{rt.name}-{info['runtime_version']}" / f"{digest}{rt.suffix}"
 

@@ -16,7 +16,8 @@ def _load(model: torch.nn.Module, x: torch.Tensor, threads: int) -> Callable[[],
 
 
 def _info(threads: int) -> dict[str, Any]:
-    return {"runtime": "eager", "runtime_version": torch.__version__, "delegate": ""}
+    return {"runtime": "eager", "runtime_version": torch.__version__, "delegate": "",
+            "exporter": ""}  # fmt: skip
 
 
 RUNTIME = Runtime(

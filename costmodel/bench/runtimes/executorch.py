@@ -37,6 +37,7 @@ def _info(threads: int) -> dict[str, Any]:
         "runtime": "executorch",
         "runtime_version": version("executorch"),
         "delegate": "XnnpackPartitioner",
+        "exporter": "torch.export + to_edge_transform_and_lower",
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,8 @@ def prepare(rt: Runtime, spec: str, model: torch.nn.Module, x: torch.Tensor) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
     try:
-        with eval_mode(model):
+        with eval_mode(model), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # exporters' deprecation and tracer warnings
             rt.export(model, x, tmp)
     except Exception as exc:
         message = traceback.format_exception_only(type(exc), exc)[-1].strip()[:300]

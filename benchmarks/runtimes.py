@@ -3,7 +3,8 @@ effect of lowering (the graph the runtime executes) on imported TFLite timings.
 
 Sections (each can be run alone with --only):
   boards  leave-one-family-out and k-shot on calibration/boards/x86-2core-1t-{executorch,
-          onnxruntime}, counting the board runtime's lowering (and eager counts, for contrast)
+          onnxruntime}, counting the board runtime's lowering (and eager counts, for contrast);
+          k-shot also adapts the shipped eager board's full predictor (full+prior)
   nb201   NAS-Bench-201 raspi4 / pixel3 (TFLite), k = 20, 20 draws, a seeded sample of --sample
           networks: no lowering, --prune-dead, and --runtime tflite
 
@@ -22,7 +23,7 @@ from predict_accuracy import BOARDS, COLUMNS, NB201, show
 
 from costmodel.predict.estimators import AdditivePredictor, MacPredictor
 from costmodel.predict.evaluate import k_shot
-from costmodel.predict.workflow import compare_predictors, load_training
+from costmodel.predict.workflow import compare_predictors, fit_profile, load_training
 
 RUNTIME_BOARDS = {
     "x86-2core-1t-executorch": "executorch",
@@ -32,6 +33,8 @@ LOWERINGS = {"none": ("eager", False), "prune_dead": ("eager", True), "tflite": 
 
 
 def boards(out: Path, jobs: int, draws: int) -> None:
+    # the shipped prior: the full predictor of the eager board (x86-2core-1t, oneDNN on)
+    prior, _ = fit_profile(BOARDS / "x86-2core-1t" / "timings.csv", predictor="full", n_jobs=jobs)
     for board, runtime in RUNTIME_BOARDS.items():
         path = BOARDS / board / "timings.csv"
         if not path.exists():
@@ -48,7 +51,9 @@ def boards(out: Path, jobs: int, draws: int) -> None:
             show(f"leave-one-family-out, {title}", scores)
             scores.to_csv(out / f"lofo_{board}_{lowering}.csv")
             preds.to_csv(out / f"lofo_{board}_{lowering}_predictions.csv")
-            kshot, _ = compare_predictors(data, protocol="kshot", ks=(5, 10, 20, 50), draws=draws)
+            kshot, _ = compare_predictors(
+                data, protocol="kshot", ks=(5, 10, 20, 50), draws=draws, prior=prior
+            )
             kshot = kshot.set_index(["k", "predictor"])[[c for c in COLUMNS if c in kshot]]
             show(f"k-shot (median of {draws} draws), {title}", kshot)
             kshot.to_csv(out / f"kshot_{board}_{lowering}.csv")

@@ -113,6 +113,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         leaf_modules=args.leaf_module or (),
         method=args.method,
         dtype=args.dtype,
+        runtime=args.runtime,
     )
     if args.format == "json":
         _emit(analysis.to_json(args.by), args.output)
@@ -230,6 +231,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from costmodel.bench.suites import suite
 
     specs = args.model or suite(args.suite)
+    if args.prepare_only:
+        from costmodel.bench.calibrate import prepare_exports
+
+        errors = prepare_exports(specs, args.runtime, batch=args.batch, n_jobs=args.jobs)
+        print(f"{args.runtime}: {len(specs)} models exported or cached, {len(errors)} failed")
+        return 0
     protocol = Protocol(
         warmup=args.warmup,
         rounds=args.rounds,
@@ -248,6 +255,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         force=args.force,
         retake_flagged=args.retake_flagged,
         suite="custom" if args.model else args.suite,
+        runtime=args.runtime,
+        prepared_only=args.prepared_only,
     )
     print(
         f"{summary.measured} measured, {summary.skipped} already done, {summary.failed} failed, "
@@ -302,6 +311,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         prune_dead=args.prune_dead,
         n_jobs=args.jobs,
         use_default_prior=not args.no_default_prior,
+        runtime=args.runtime,
     )
     path = profile.save(args.output)
     kind = profile.describe()["estimator"]
@@ -309,7 +319,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(
         f"fitted {args.predictor} ({kind}) on {len(data.X)} models of "
-        f"{data.families.nunique()} families"
+        f"{data.families.nunique()} families, runtime {data.runtime}"
         + (" with per-op timings" if data.has_ops else "")
         + f"; held-out error interval {profile.interval[0]:+.0%} .. {profile.interval[1]:+.0%}"
         + f"\nprofile: {path}"
@@ -327,7 +337,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
     specs = [s for text in args.model for s in _specs_arg(text)]
     shape = args.input_shape[0] if args.input_shape else None
     table, notes = predict_specs(
-        profile, specs, input_shape=shape, n_jobs=args.jobs, dtype=args.dtype
+        profile,
+        specs,
+        input_shape=shape,
+        n_jobs=args.jobs,
+        dtype=args.dtype,
+        runtime=args.runtime,
     )
     for note in notes:
         print(f"warning: {note}", file=sys.stderr)
@@ -336,7 +351,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.format == "table":
         board = profile.board.get("board", "?")
         lines = [
-            f"board {board} ({profile.name}); interval = 5th..95th percentile of held-out "
+            f"board {board} ({profile.name}, runtime {profile.runtime}); interval = 5th..95th "
+            "percentile of held-out "
             "errors at calibration"
         ]
         for spec, r in table.iterrows():
@@ -365,7 +381,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from costmodel.predict.workflow import compare_predictors, load_training
 
     data = load_training(
-        args.timings, board=args.board, prune_dead=args.prune_dead, n_jobs=args.jobs, progress=True
+        args.timings,
+        board=args.board,
+        prune_dead=args.prune_dead,
+        n_jobs=args.jobs,
+        progress=True,
+        runtime=args.runtime,
     )
     prior = resolve_prior(args.prior) if args.prior else None
     ks = args.k
@@ -375,7 +396,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     full = "oplevel" if data.has_ops else "additive"
     header = (
         f"{args.protocol} on {len(data.X)} models, {data.families.nunique()} families; "
-        f"full predictor = {full}"
+        f"full predictor = {full}; runtime {data.runtime}"
     )
     text = _frame_text(scores.round(4), args.format)
     _emit(header + "\n" + text if args.format == "table" else text, args.output)
@@ -397,6 +418,17 @@ def cmd_profiles(args: argparse.Namespace) -> int:
     shown = table if args.format != "table" else table.drop(columns=["family_list", "path"])
     _emit(_frame_text(shown.set_index("name"), args.format), args.output)
     return 0
+
+
+_FIT_RUNTIME_HELP = (
+    "count the graph this runtime executes (default: the runtime in board.json, else eager)"
+)
+
+
+def _runtime_arg(p: argparse.ArgumentParser, default: str | None, text: str) -> None:
+    from costmodel.analysis.rewrites import RUNTIMES
+
+    p.add_argument("--runtime", choices=list(RUNTIMES), default=default, help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -435,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--method", choices=["auto", "fx", "dispatch"], default="auto")
     p.add_argument("--dtype", choices=list(DTYPES), help="input and weight dtype (default float32)")
+    _runtime_arg(p, "eager", "count the graph this runtime executes (default: eager, as traced)")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     p.set_defaults(func=cmd_analyze)
 
@@ -467,6 +500,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="for --static")
     p.set_defaults(func=cmd_demo)
 
+    from costmodel.bench.runtimes import RUNTIMES
+
     p = sub.add_parser("calibrate", help="measure a suite of models on this board, resumably")
     p.add_argument(
         "--suite", default="quick", choices=["quick", "study", "zoo", "nb201", "default"]
@@ -482,6 +517,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="turn oneDNN off (per-group convolution loops, as on builds without it)",
     )
     p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
+    p.add_argument(
+        "--runtime",
+        default="eager",
+        choices=list(RUNTIMES),
+        help="run the models with this runtime (exports are cached; per-op timings: eager only)",
+    )
+    p.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="only export the models for --runtime into the cache (untimed; no lock needed)",
+    )
+    p.add_argument(
+        "--prepared-only",
+        action="store_true",
+        help="measure only the models already exported (the rest waits for a later run)",
+    )
+    p.add_argument("--jobs", type=int, default=1, help="parallel exports for --prepare-only")
     p.add_argument("--force", action="store_true", help="re-measure models already measured")
     p.add_argument(
         "--retake-flagged",
@@ -535,8 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune-dead",
         action="store_true",
-        help="count only work a graph-optimising runtime (TFLite) executes",
+        help="only the dead-work rule of the lowering (work TFLite folds away); see --runtime",
     )
+    _runtime_arg(p, None, _FIT_RUNTIME_HELP)
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel featurising processes")
     p.add_argument("-o", "--output", required=True, help="profile path (.profile.json)")
     p.set_defaults(func=cmd_fit)
@@ -550,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument("--jobs", type=_jobs, default=1)
     p.add_argument("--dtype", choices=list(DTYPES), help="analyse the models in this dtype")
+    _runtime_arg(p, None, "refuse unless the profile was fitted for this runtime")
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_predict)
 
@@ -568,7 +622,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--prior", help="also score adapting this prior (a profile, a shipped name, or 'default')"
     )
     p.add_argument("--board")
-    p.add_argument("--prune-dead", action="store_true")
+    p.add_argument("--prune-dead", action="store_true", help="only the dead-work rule")
+    _runtime_arg(p, None, _FIT_RUNTIME_HELP)
     p.add_argument("--jobs", type=_jobs, default=1)
     p.add_argument("--plots", help="write plots to this folder")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")

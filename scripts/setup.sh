@@ -21,6 +21,8 @@ stamp=".venv/.costmodel-${extras:-base}.stamp"
 want="$(cat pyproject.toml | sha1sum | cut -c1-40)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "setup: installing costmodel${extras:+[$extras]}" >&2
-    .venv/bin/pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}"
+    # torch's spec on the same command line: the runtime extras (executorch) must not replace it
+    .venv/bin/pip install --quiet --disable-pip-version-check -e ".${extras:+[$extras]}" \
+        "$(.venv/bin/python -c 'import torch; print("torch==" + torch.__version__)')"
     echo "$want" > "$stamp"
 fi

@@ -1,5 +1,6 @@
 """Tiny builders for tests that need importable model specs (``fixtures_models:tiny``)."""
 
+import torch
 import torch.nn as nn
 
 
@@ -29,3 +30,14 @@ def with_unknown_op(width: int = 4) -> nn.Module:
     net = tiny(width)
     net.insert(2, _Bessel())
     return net
+
+
+class _Svd(nn.Module):
+    """Runs in eager; neither ExecuTorch (not Core ATen) nor ONNX (no symbolic) can export it."""
+
+    def forward(self, x):
+        return torch.linalg.svdvals(x.flatten(2))
+
+
+def unexportable() -> nn.Module:
+    return _Svd()

@@ -46,6 +46,14 @@ def test_analyze_a_callable_from_a_file_with_an_input_shape(tmp_path, capsys):
     assert totals["macs"] == 8 * 8 * 8 * 27
 
 
+def test_analyze_for_a_runtime_lists_where_each_row_came_from(capsys):
+    argv = ["analyze", "resnet?depth=18&width=0.5", "--by", "node", "--format", "csv"]
+    assert main([*argv, "--runtime", "executorch"]) == 0
+    nodes = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert "batchnorm" not in set(nodes["category"])
+    assert nodes["sources"].str.contains(",").any()  # conv rows absorbed their BN and ReLU
+
+
 def test_models_lists_specs_and_families(capsys):
     assert main(["models", "--family", "mobilenetv2", "--format", "csv"]) == 0
     table = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
@@ -166,6 +174,9 @@ def test_fit_predict_compare_round_trip(tmp_path, capsys):
     assert main(["predict", "resnet18", "--profile", str(profile)]) == 0
     text = capsys.readouterr().out
     assert "MAC-only" in text and "module_calls" in text
+    assert main(["predict", "resnet18", "--profile", str(profile), "--runtime", "tflite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "fitted for runtime 'eager', not 'tflite'" in err and len(err.splitlines()) == 1
     plots = tmp_path / "plots"
     assert (
         main(

@@ -12,8 +12,9 @@ import torch.nn as nn
 from costmodel.analysis.capture import eval_mode, module_calls, run_graph
 from costmodel.analysis.dispatch import run_dispatch
 from costmodel.analysis.errors import AnalysisError
-from costmodel.analysis.patterns import mark_channel_shuffles, prune_dead_work
+from costmodel.analysis.patterns import mark_channel_shuffles
 from costmodel.analysis.result import Analysis
+from costmodel.analysis.rewrites import RULES, lower
 from costmodel.analysis.trace import (
     _first_line,
     _user_location,
@@ -111,6 +112,7 @@ def analyze(
     method: str = "auto",
     name: str | None = None,
     prune_dead: bool = False,
+    runtime: str = "eager",
 ) -> Analysis:
     """Count MACs, FLOPs, bytes and parameters of every node of ``model`` on one input shape.
 
@@ -121,8 +123,11 @@ def analyze(
     submodule fx cannot trace a leaf, and falls back to dispatch-level capture when the model's
     own forward cannot be traced; ``fx`` raises instead of falling back; ``dispatch`` skips fx.
     The model is left exactly as it was (training flags are restored; nothing is attached to it).
-    ``prune_dead`` removes work a graph-optimising runtime would fold away (``x * 0`` and what
-    only feeds it; see :func:`costmodel.analysis.patterns.prune_dead_work`), as TFLite does.
+    ``runtime`` lowers the table to the graph that runtime executes (``eager``: as traced;
+    ``executorch``, ``onnxruntime``, ``tflite``: batch norm folded, activations fused, dead work,
+    identities and views removed, layout copies added; see :mod:`costmodel.analysis.rewrites`);
+    each lowered row lists the eager nodes it came from in ``sources``. ``prune_dead`` applies
+    only the dead-work rule (``x * 0`` and what only feeds it), on top of ``runtime``'s rules.
     """
     if isinstance(model, str):
         from costmodel.zoo import build
@@ -189,10 +194,12 @@ def analyze(
             raise AnalysisError(
                 "prune_dead needs the fx graph; this model was captured by the dispatch fallback"
             )
-        removed = prune_dead_work(records)
+        removed = RULES["dead_work"](records)
         notes.append(
             f"prune_dead: {removed} op node(s) a graph-optimising runtime folds away were removed"
         )
+    # the dead-work rule needs the graph's output node, which dispatch capture has not
+    notes += lower(records, runtime, skip=() if used == "fx" else ("dead_work",))
     result = Analysis(
         records,
         model_name=name or type(model).__name__,

@@ -85,6 +85,7 @@ class NodeRecord:
     inputs: list[str] = field(default_factory=list)
     pattern: str = ""
     zero_output: bool = False  # multiplies by a literal 0: a runtime may fold it to a constant
+    sources: list[str] = field(default_factory=list)  # eager nodes a lowered row stands for
 
 
 def tensor_meta(value: Any) -> tuple[list, str]:

@@ -1,4 +1,5 @@
-"""Patterns that span several nodes: one logical op (channel shuffle), or work a runtime removes.
+"""Patterns that span several nodes: one logical op (channel shuffle). Work a runtime removes
+or fuses is lowering: see :mod:`costmodel.analysis.rewrites`.
 
 Channel shuffle (ShuffleNet): ``view(n, g, c/g, h, w) -> transpose(1, 2) -> contiguous() ->
 view(n, c, h, w)`` (or ``reshape``/``permute`` spellings). Its nodes keep their own counts but are
@@ -63,50 +64,3 @@ def mark_channel_shuffles(records: list[NodeRecord]) -> int:
             r.attrs = {**r.attrs, "groups": g}
         found += 1
     return found
-
-
-_ADDS = frozenset({"_operator.add", "add", "torch.add", "_operator.iadd", "add_"})
-
-
-def prune_dead_work(records: list[NodeRecord]) -> int:
-    """Remove the work a graph-optimising runtime (TFLite, TensorRT) folds away; return how many
-    op nodes were removed.
-
-    A multiplication by a literal zero is a constant; so is any op whose inputs are all
-    constants; an add with a constant-zero operand is the identity. What remains live is what
-    the output needs through live, non-constant nodes: a subgraph whose result only reaches the
-    output through ``x * 0`` (NAS-Bench-201's dead cell edges) never runs.
-    """
-    by_name = {r.name: r for r in records}
-    constant: set[str] = set()
-    for r in records:  # records are in execution order
-        ins = [i for i in r.inputs if by_name[i].op != "get_attr"]
-        if r.category in ("io", "constant"):
-            continue
-        if r.zero_output or (ins and all(i in constant for i in ins)):
-            constant.add(r.name)
-    live: set[str] = set()
-    stack = [r.name for r in records if r.op == "output"]
-    while stack:
-        name = stack.pop()
-        if name in live or name in constant:
-            continue
-        live.add(name)
-        r = by_name[name]
-        stack.extend(i for i in r.inputs if i not in constant)
-    folded = {
-        r.name
-        for r in records
-        if r.name in live
-        and r.target in _ADDS
-        and any(i in constant for i in r.inputs)
-        and sum(i not in constant for i in r.inputs) == 1
-    }
-    keep = [
-        r
-        for r in records
-        if r.category in ("io", "constant") or (r.name in live and r.name not in folded)
-    ]
-    removed = len(records) - len(keep)
-    records[:] = keep
-    return removed

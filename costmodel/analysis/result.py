@@ -49,6 +49,7 @@ NODE_COLUMNS = (
     "pattern",
     "unknown",
     "inputs",
+    "sources",
 )
 _SUMS = (
     "macs",
@@ -75,6 +76,7 @@ def _row(r: NodeRecord) -> dict[str, Any]:
         "output_shapes": _shape_str(r.output_shapes),
         "aten_ops": ",".join(r.aten_ops),
         "inputs": ",".join(r.inputs),
+        "sources": ",".join(r.sources or [r.name]),
         "n_aten_ops": len(r.aten_ops),
         "unknown": ",".join(r.unknown),
         "kernel": "x".join(map(str, kernel)) if kernel and "in_channels" in a else "",

@@ -26,6 +26,7 @@ import torch
 from costmodel.bench.board import board_metadata
 from costmodel.bench.per_op import time_call, time_ops
 from costmodel.bench.protocol import DEFAULT_PROTOCOL, Protocol, Subject, measure_group
+from costmodel.bench.runtimes import get_runtime, is_prepared, prepare
 from costmodel.bench.store import (
     OPS_COLUMNS,
     SAMPLES_COLUMNS,
@@ -67,7 +68,8 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
     path = out / "board.json"
     if path.exists():
         old = json.loads(path.read_text())
-        for k in ("board", "threads", "onednn"):
+        old.setdefault("runtime", "eager")  # folders from before runtimes were recorded
+        for k in ("board", "threads", "onednn", "runtime"):
             if old.get(k) != meta[k]:
                 raise ValueError(
                     f"{out} holds timings for {k}={old.get(k)!r}, not {meta[k]!r}: use another "
@@ -150,15 +152,26 @@ def calibrate(
     force: bool = False,
     retake_flagged: bool = False,
     suite: str = "custom",
+    runtime: str = "eager",
+    prepared_only: bool = False,
     progress: bool = True,
     clock: Callable[[], float] = time.perf_counter,
     op_timer: Callable[[Callable[[], object]], float] = time_call,
 ) -> Summary:
-    """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring)."""
+    """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring).
+
+    ``runtime`` runs each model with that runtime's own API (``eager``, ``executorch``,
+    ``onnxruntime``; exports are cached, see :func:`prepare_exports`); per-op timings are
+    eager-only. ``prepared_only`` measures only the models already exported (the others are
+    left for a later run)."""
+    rt = get_runtime(runtime)
+    per_op = per_op and rt.export is None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
-    meta = board_metadata(board, threads, onednn)
+    if prepared_only:
+        specs = [s for s in specs if is_prepared(rt, s, input_shape(s, batch=batch))]
+    meta = {**board_metadata(board, threads, onednn), **rt.info(threads)}
     _check_board(out, meta, protocol)
     _check_batch(out, batch)
     if force:
@@ -189,15 +202,18 @@ def calibrate(
             **common,
         }
 
-    with board_config(threads, onednn), torch.inference_mode():
+    # torch.export cannot trace under inference mode: exporting runtimes use no_grad only
+    grad_off = torch.inference_mode() if rt.export is None else torch.no_grad()
+    with board_config(threads, onednn), grad_off:
         for start in range(0, len(todo), protocol.group_size):
-            group, models = todo[start : start + protocol.group_size], {}
+            group, models, runs = todo[start : start + protocol.group_size], {}, {}
             for spec in group:
                 try:
                     shape = input_shape(spec, batch=batch)
                     model = build(spec)
                     x = torch.randn(shape)
-                    model(x)  # fails here, not mid-measurement, if it cannot run
+                    runs[spec] = rt.load(prepare(rt, spec, model, x), x, threads)
+                    runs[spec]()  # fails here, not mid-measurement, if it cannot run
                     models[spec] = (model, x, shape)
                 except Exception as exc:
                     append_rows(out / "timings.csv", [failed(spec, exc)], TIMINGS_COLUMNS)
@@ -205,11 +221,11 @@ def calibrate(
             subjects = [
                 Subject(
                     spec,
-                    (lambda m=m, x=x: m(x)),
+                    runs[spec],
                     list(prior.get(spec, ([], 0))[0]),
                     next_round=prior.get(spec, ([], 0))[1],
                 )
-                for spec, (m, x, _) in models.items()
+                for spec in models
             ]
 
             def on_round(s: Subject, r: int, taken: list[float]) -> None:
@@ -255,6 +271,56 @@ def calibrate(
     return summary
 
 
+def prepare_exports(
+    specs: list[str], runtime: str, batch: int = 1, n_jobs: int = 1, progress: bool = True
+) -> dict[str, str]:
+    """Export ``specs`` for ``runtime`` into the export cache, untimed (run it before the timed
+    calibration, without the exclusive lock); return spec -> error of the failed exports.
+
+    The order interleaves families, so a pass cut short still covers every family."""
+    from joblib import Parallel, delayed
+
+    rt = get_runtime(runtime)
+    specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
+    todo = [s for s in _interleave(specs) if not is_prepared(rt, s, input_shape(s, batch=batch))]
+    jobs = (delayed(_export_one)(runtime, s, batch) for s in todo)
+    results = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    errors = {}
+    for spec, error in _progress(len(todo), progress, "exporting", results):
+        if error:
+            errors[spec] = error
+    return errors
+
+
+def _export_one(runtime: str, spec: str, batch: int) -> tuple[str, str]:
+    from costmodel.bench.runtimes import ExportError
+
+    rt = get_runtime(runtime)
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            prepare(rt, spec, build(spec), torch.randn(input_shape(spec, batch=batch)))
+    except ExportError as exc:
+        return spec, str(exc)
+    except Exception as exc:  # the model itself does not build: calibrate records it
+        return spec, f"{type(exc).__name__}: {exc}"[:300]
+    return spec, ""
+
+
+def _interleave(specs: list[str]) -> list[str]:
+    """Round-robin over families, each family's specs in their order."""
+    by_family: dict[str, list[str]] = {}
+    for s in specs:
+        by_family.setdefault(family(s), []).append(s)
+    queues = list(by_family.values())
+    out = []
+    while queues:
+        out += [q.pop(0) for q in queues]
+        queues = [q for q in queues if q]
+    return out
+
+
 def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
     from costmodel.analysis import analyze
 
@@ -270,13 +336,14 @@ def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 
-def _progress(total: int, enabled: bool):
+def _progress(total: int, enabled: bool, desc: str = "calibrating", iterable=None):
     from tqdm import tqdm
 
     return tqdm(
+        iterable,
         total=total,
         unit="model",
-        desc="calibrating",
+        desc=desc,
         smoothing=0.1,
         disable=not enabled or total == 0,
     )

@@ -114,7 +114,9 @@ class FeatureCache:
         self.directory = Path(directory) if directory else default_cache_dir() / "features"
         self._keys: dict[str, str | None] = {}
 
-    def _key(self, spec: str, shape, prune_dead: bool, dtype: str | None) -> str | None:
+    def _key(
+        self, spec: str, shape, prune_dead: bool, dtype: str | None, runtime: str = "eager"
+    ) -> str | None:
         if spec not in self._keys:
             try:
                 self._keys[spec] = content_key(spec)
@@ -123,7 +125,8 @@ class FeatureCache:
         content = self._keys[spec]
         if content is None:
             return None
-        return repr((CACHE_FORMAT, content, tuple(shape) if shape else None, prune_dead, dtype))
+        key = (CACHE_FORMAT, content, tuple(shape) if shape else None, prune_dead, dtype)
+        return repr(key if runtime == "eager" else (*key, runtime))  # eager keys unchanged
 
     def _path(self, key: str, part: str = "row") -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()
@@ -143,10 +146,12 @@ class FeatureCache:
             _warn_once(path, exc)
             return None
 
-    def get(self, spec: str, shape, prune_dead: bool, dtype: str | None = None):
+    def get(
+        self, spec: str, shape, prune_dead: bool, dtype: str | None = None, runtime: str = "eager"
+    ):
         """``(row, load_nodes)`` or None on a miss; ``load_nodes()`` reads the node table, or
         returns None when that file is unreadable (each unreadable file is warned about once)."""
-        key = self._key(spec, shape, prune_dead, dtype)
+        key = self._key(spec, shape, prune_dead, dtype, runtime)
         entry = self._read(key, "row") if key is not None else None
         if entry is None:
             return None
@@ -166,9 +171,17 @@ class FeatureCache:
 
         return row, load_nodes
 
-    def put(self, spec: str, shape, prune_dead: bool, value, dtype: str | None = None) -> None:
+    def put(
+        self,
+        spec: str,
+        shape,
+        prune_dead: bool,
+        value,
+        dtype: str | None = None,
+        runtime: str = "eager",
+    ) -> None:
         """Store ``(row, node table)``: the node table first, so a row file means both exist."""
-        key = self._key(spec, shape, prune_dead, dtype)
+        key = self._key(spec, shape, prune_dead, dtype, runtime)
         if key is None:
             return
         row, nodes = value

@@ -101,7 +101,11 @@ def _model_row(analysis) -> dict[str, float]:
 
 
 def _analyze_one(
-    spec: str, shape: tuple[int, ...] | None, prune_dead: bool, dtype: str | None = None
+    spec: str,
+    shape: tuple[int, ...] | None,
+    prune_dead: bool,
+    dtype: str | None = None,
+    runtime: str = "eager",
 ):
     """(model row, node table) of one spec, or (None, error text)."""
     import warnings
@@ -117,14 +121,14 @@ def _analyze_one(
             model = build(spec, device="meta")  # no weights are allocated for analysis
             if dtype is not None:
                 model = model.to(resolve_dtype(dtype, model))
-            a = analyze(model, shape, name=spec, prune_dead=prune_dead)
+            a = analyze(model, shape, name=spec, prune_dead=prune_dead, runtime=runtime)
         return _model_row(a), _node_table(a.nodes)
     except Exception as exc:  # reported by featurize, which decides what to do
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _chunk(specs, shape, prune_dead, dtype=None):
-    return [_analyze_one(s, shape, prune_dead, dtype) for s in specs]
+def _chunk(specs, shape, prune_dead, dtype=None, runtime="eager"):
+    return [_analyze_one(s, shape, prune_dead, dtype, runtime) for s in specs]
 
 
 class FeatureError(RuntimeError):
@@ -174,6 +178,7 @@ def featurize(
     prune_dead: bool = False,
     n_jobs: int = 1,
     cache: FeatureCache | None | bool = None,
+    runtime: str = "eager",
     errors: str = "raise",
     progress: bool = False,
     chunk_size: int = 16,
@@ -182,24 +187,29 @@ def featurize(
     """Analyse every spec (in parallel, cached) into a :class:`Features`.
 
         ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
-        others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
-        them in ``.failures``. ``cache=False`` disables the disk cache (see
-    :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that dtype.
+    others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
+    them in ``.failures``. ``cache=False`` disables the disk cache (see
+    :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that
+    dtype; ``runtime`` counts the graph that runtime executes (see
+    :mod:`costmodel.analysis.rewrites`).
     """
+    from costmodel.analysis.rewrites import check_runtime
+
+    check_runtime(runtime)
     cache = None if cache is False else (cache or FeatureCache())
     unique = list(dict.fromkeys(specs))
     results: dict[str, Any] = {}
     todo = []
     lazy: dict[str, Any] = {}
     for s in unique:
-        hit = cache.get(s, input_shape, prune_dead, dtype) if cache else None
+        hit = cache.get(s, input_shape, prune_dead, dtype, runtime) if cache else None
         if hit is not None:
             results[s], lazy[s] = (hit[0], None), hit[1]
         else:
             todo.append(s)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
     if chunks:
-        jobs = (delayed(_chunk)(c, input_shape, prune_dead, dtype) for c in chunks)
+        jobs = (delayed(_chunk)(c, input_shape, prune_dead, dtype, runtime) for c in chunks)
         iterator = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
         if progress:
             from tqdm import tqdm
@@ -209,7 +219,7 @@ def featurize(
             for s, out in zip(chunk, outs, strict=True):
                 results[s] = out
                 if cache and out[0] is not None:
-                    cache.put(s, input_shape, prune_dead, out, dtype)
+                    cache.put(s, input_shape, prune_dead, out, dtype, runtime)
     failures = {s: r[1] for s, r in results.items() if r[0] is None}
     if failures and errors == "raise":
         raise FeatureError(failures)

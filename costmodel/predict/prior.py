@@ -1,7 +1,8 @@
 """A multi-board prior: what other boards' fitted predictors say about a model, as features.
 
 Each *source* is a predictor fitted on one board (a shipped profile, or any fitted estimator),
-with the feature variant it reads (``prune_dead``) and what it was calibrated on. For a new board
+with the feature variant it reads (its runtime's lowering, ``prune_dead``) and what it was
+calibrated on. For a new board
 the prior contributes one column per source: that board's predicted latency. Predicted
 milliseconds of another board are a unit that transfers up to a scale: the adapting predictor
 (:class:`~costmodel.predict.estimators.AdditivePredictor` with ``prior=``) fits
@@ -37,10 +38,16 @@ class PriorSource:
     prune_dead: bool = False
     families: list[str] = field(default_factory=list)
     models: int = 0
+    runtime: str = "eager"
 
     @property
     def column(self) -> str:
         return PREFIX + self.name
+
+    @property
+    def variant(self) -> tuple[bool, str]:
+        """The feature variant the source reads: (prune_dead, runtime)."""
+        return (self.prune_dead, self.runtime)
 
 
 @dataclass
@@ -59,7 +66,7 @@ class MultiBoardPrior:
     def describe(self) -> list[dict[str, Any]]:
         return [
             {"source": s.name, "models": s.models, "families": s.families,
-             "prune_dead": s.prune_dead}
+             "prune_dead": s.prune_dead, "runtime": s.runtime}
             for s in self.sources
         ]  # fmt: skip
 
@@ -73,7 +80,8 @@ def as_prior(prior: Any) -> MultiBoardPrior | None:
         return MultiBoardPrior(
             [PriorSource(board, prior.predictor, prior.prune_dead,
                          list(prior.calibration.get("families", [])),
-                         int(prior.calibration.get("models", 0)))]
+                         int(prior.calibration.get("models", 0)),
+                         getattr(prior, "runtime", "eager"))]
         )  # fmt: skip
     if hasattr(prior, "predict"):
         return MultiBoardPrior([PriorSource("prior", prior)])
@@ -83,18 +91,18 @@ def as_prior(prior: Any) -> MultiBoardPrior | None:
 def prior_columns(
     X: pd.DataFrame,
     prior: MultiBoardPrior,
-    features_for: Callable[[bool], pd.DataFrame] | None = None,
+    features_for: Callable[[tuple[bool, str]], pd.DataFrame] | None = None,
 ) -> pd.DataFrame:
     """``X`` with one ``prior:<source>`` column per source (kept where already there).
 
-    ``features_for(prune_dead)`` returns the feature table (same index as ``X``) of a variant
-    other than ``X``'s own; without it every source reads ``X``.
+    ``features_for((prune_dead, runtime))`` returns the feature table (same index as ``X``) of
+    a source's variant; without it every source reads ``X``.
     """
     X = X.copy()
     for s in prior.sources:
         if s.column in X.columns:
             continue
-        Xs = X if features_for is None else features_for(s.prune_dead).loc[X.index]
+        Xs = X if features_for is None else features_for(s.variant).loc[X.index]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             X[s.column] = np.maximum(np.asarray(s.predictor.predict(Xs), float), 0.0)

@@ -45,6 +45,7 @@ class Profile:
     interval: tuple[float, float] = (0.0, 0.0)
     prune_dead: bool = False
     notes: list[str] = field(default_factory=list)
+    runtime: str = "eager"  # the lowering its features count (costmodel.analysis.rewrites)
 
     def describe(self) -> dict[str, Any]:
         """The readable part: coefficients of the predictor and of the baseline."""
@@ -95,6 +96,7 @@ class Profile:
             "prune_dead": self.prune_dead,
             "notes": self.notes,
             "prior": _prior_summary(self.predictor),
+            "runtime": self.runtime,
             "board": self.board,
             "calibration": self.calibration,
             "versions": _versions(),
@@ -190,6 +192,7 @@ def load_profile(path: str | Path) -> Profile:
         interval=tuple(doc.get("interval_relative", (0.0, 0.0))),
         prune_dead=bool(doc.get("prune_dead", False)),
         notes=list(doc.get("notes", [])),
+        runtime=str(doc.get("runtime", "eager")),
     )
 
 

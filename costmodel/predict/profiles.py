@@ -89,7 +89,7 @@ def default_prior(exclude_board: str | None = None) -> MultiBoardPrior | None:
         name = path.name[: -len(SUFFIX)]  # the shipped name, as `--profile NAME` takes it
         if exclude_board not in (name, src.name):
             sources.append(PriorSource(name, src.predictor, src.prune_dead, src.families,
-                                       src.models))  # fmt: skip
+                                       src.models, src.runtime))  # fmt: skip
     return MultiBoardPrior(sources) if sources else None
 
 

@@ -42,6 +42,7 @@ class Training:
     has_ops: bool
     board: dict[str, Any]
     dropped: dict[str, str]
+    runtime: str = "eager"  # the lowering the features count
 
 
 def load_training(
@@ -51,10 +52,15 @@ def load_training(
     n_jobs: int = 1,
     progress: bool = False,
     models: list[str] | None = None,
+    runtime: str | None = None,
 ) -> Training:
     """Read a timings file (and ops.csv / board.json next to it) and featurise its models
-    (only ``models``, when given)."""
+    (only ``models``, when given), counting the graph ``runtime`` executes (default: the runtime
+    board.json names, else eager)."""
     path = Path(timings)
+    meta_path = path.parent / "board.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    runtime = resolve_runtime(runtime, meta)
     frame = read_timings(path)
     if models is not None:
         frame = frame[frame["model"].isin(models)]
@@ -74,7 +80,12 @@ def load_training(
         frame = frame[~disconnected]
     frame = frame.groupby("model", sort=False, as_index=False)["latency_ms"].median()
     feats = featurize(
-        list(frame["model"]), prune_dead=prune_dead, n_jobs=n_jobs, errors="skip", progress=progress
+        list(frame["model"]),
+        prune_dead=prune_dead,
+        n_jobs=n_jobs,
+        errors="skip",
+        progress=progress,
+        runtime=runtime,
     )
     dropped.update(feats.failures)
     if feats.failures:
@@ -90,9 +101,18 @@ def load_training(
     X = feats.with_nodes(op_timings=ops)
     y = frame.set_index("model").loc[X.index, "latency_ms"].astype(float)
     fams = pd.Series([family(s) for s in X.index], index=X.index, name="family")
-    meta_path = path.parent / "board.json"
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    return Training(X, y, fams, ops is not None, meta, dropped)
+    return Training(X, y, fams, ops is not None, meta, dropped, runtime)
+
+
+def resolve_runtime(runtime: str | None, board: dict[str, Any]) -> str:
+    """The lowering to count: ``runtime`` when given, else the runtime the board was measured
+    with (board.json), else eager."""
+    from costmodel.analysis.rewrites import RUNTIMES, check_runtime
+
+    if runtime is not None:
+        return check_runtime(runtime)
+    measured = board.get("runtime", "eager")
+    return measured if measured in RUNTIMES else "eager"
 
 
 def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
@@ -125,9 +145,14 @@ PRIOR_BELOW = 50
 def _prior_features(X: pd.DataFrame, prior: MultiBoardPrior, n_jobs: int = 1, input_shape=None):
     """``X`` with the prior's source predictions, each source reading its own feature variant."""
 
-    def variant(prune: bool) -> pd.DataFrame:
+    def variant(v: tuple[bool, str]) -> pd.DataFrame:
         feats = featurize(
-            list(X.index), input_shape=input_shape, prune_dead=prune, n_jobs=n_jobs, errors="skip"
+            list(X.index),
+            input_shape=input_shape,
+            prune_dead=v[0],
+            runtime=v[1],
+            n_jobs=n_jobs,
+            errors="skip",
         )
         return feats.with_nodes(list(X.index))
 
@@ -142,17 +167,21 @@ def fit_profile(
     prune_dead: bool = False,
     n_jobs: int = 1,
     use_default_prior: bool = True,
+    runtime: str | None = None,
 ) -> tuple[Profile, Training]:
     """Fit ``predictor`` (and the MAC-only baseline) on a timings file.
 
     ``prior``: a profile path or shipped profile name, ``"default"`` (every shipped board's
     profile), or a :class:`MultiBoardPrior`. Without one, the full predictor adapts the default
     prior when the file holds fewer than :data:`PRIOR_BELOW` whole-model timings and no per-op
-    timings (``use_default_prior``); the profile's ``notes`` say so.
+    timings (``use_default_prior``); the profile's ``notes`` say so. Features count the graph
+    ``runtime`` executes (default: the board's runtime, see :func:`load_training`).
     """
     from costmodel.predict.profiles import default_prior, resolve_prior
 
-    data = load_training(timings, board=board, prune_dead=prune_dead, n_jobs=n_jobs)
+    data = load_training(
+        timings, board=board, prune_dead=prune_dead, n_jobs=n_jobs, runtime=runtime
+    )
     check_size(predictor, len(data.X))
     notes = []
     few = len(data.X) < PRIOR_BELOW and not data.has_ops  # per-op timings are evidence enough
@@ -188,6 +217,7 @@ def fit_profile(
         interval=_interval(est, X, data.y, data.families),
         prune_dead=prune_dead,
         notes=notes,
+        runtime=data.runtime,
     )
     return profile, data
 
@@ -269,8 +299,16 @@ def predict_specs(
     input_shape: tuple[int, ...] | None = None,
     n_jobs: int = 1,
     dtype: str | None = None,
+    runtime: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
-    """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings."""
+    """Predictions with interval and MAC-only baseline, the per-kind breakdown, and warnings.
+
+    ``runtime`` (default: the profile's) must be the runtime the profile was fitted for."""
+    if runtime is not None and runtime != profile.runtime:
+        raise ValueError(
+            f"this profile was fitted for runtime {profile.runtime!r}, not {runtime!r}: fit one "
+            f"with `costmodel fit --runtime {runtime}` on timings measured with that runtime"
+        )
     feats = featurize(
         specs,
         input_shape=input_shape,
@@ -278,6 +316,7 @@ def predict_specs(
         n_jobs=n_jobs,
         errors="skip",
         dtype=dtype,
+        runtime=profile.runtime,
     )
     X = feats.with_nodes()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]

@@ -231,3 +231,32 @@ def test_a_profile_missing_keys_is_named(board, tmp_path):
     path.write_text(json.dumps(doc))
     with pytest.raises(ProfileError, match="lacks the key.*refit"):
         load_profile(path)
+
+
+def test_profiles_record_the_runtime_and_refuse_another(board, tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTMODEL_CACHE", str(tmp_path / "cache"))
+    profile, data = fit_profile(board / "timings.csv", predictor="mac", runtime="executorch")
+    assert profile.runtime == data.runtime == "executorch"
+    loaded = load_profile(profile.save(tmp_path / "et.profile.json"))
+    assert loaded.runtime == "executorch"
+    assert json.loads((tmp_path / "et.profile.json").read_text())["runtime"] == "executorch"
+    table, _ = predict_specs(loaded, ["random:seed=4"])  # default: the profile's runtime
+    assert len(table) == 1
+    with pytest.raises(ValueError, match="fitted for runtime 'executorch', not 'onnxruntime'"):
+        predict_specs(loaded, ["random:seed=4"], runtime="onnxruntime")
+
+
+def test_the_runtime_defaults_to_the_boards_and_keys_the_features(board, tmp_path, monkeypatch):
+    monkeypatch.setenv("COSTMODEL_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "ort"
+    folder.mkdir()
+    (folder / "timings.csv").write_text((board / "timings.csv").read_text())
+    meta = json.loads((board / "board.json").read_text())
+    (folder / "board.json").write_text(json.dumps({**meta, "runtime": "onnxruntime"}))
+    lowered = load_training(folder / "timings.csv")
+    eager = load_training(folder / "timings.csv", runtime="eager")
+    assert (lowered.runtime, eager.runtime) == ("onnxruntime", "eager")
+    # batch norm folded, activations fused: fewer nodes, same MACs
+    assert (lowered.X["nodes"] < eager.X["nodes"]).all()
+    assert (lowered.X["macs"] == eager.X["macs"]).all()
+    assert lowered.X["batchnorm_ops"].sum() == 0 < eager.X["batchnorm_ops"].sum()

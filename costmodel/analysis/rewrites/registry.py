@@ -1,0 +1,59 @@
+"""The rewrite registry: small rules that turn the eager node table into the graph a runtime
+executes, and which rules each runtime applies, in order.
+
+A rule takes the records of one analysis (in execution order), changes them in place and
+returns how many nodes it changed. Rules keep the graph consistent: a removed node's users
+read its inputs instead, and a node that absorbs another lists it in ``sources``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from costmodel.analysis.capture import NodeRecord
+
+Rule = Callable[[list[NodeRecord]], int]
+RULES: dict[str, Rule] = {}
+
+
+def rule(name: str) -> Callable[[Rule], Rule]:
+    """Register ``fn`` as the rewrite rule ``name``."""
+
+    def register(fn: Rule) -> Rule:
+        if name in RULES:
+            raise ValueError(f"rewrite rule {name!r} is registered twice")
+        RULES[name] = fn
+        return fn
+
+    return register
+
+
+# Which rules each runtime applies, in order (rule names; see the modules of this package).
+RUNTIME_RULES: dict[str, tuple[str, ...]] = {
+    "eager": (),
+    # ExecuTorch with the XNNPACK delegate: export removes dead work, views and identities;
+    # XNNPACK's passes fold batch norm into conv/linear, fuse ReLU and clamps (ReLU6, hardtanh)
+    # into the op producing them, and the delegate computes convolutions in NHWC, converting
+    # at the boundaries with NCHW-only ops.
+    "executorch": (
+        "dead_work",
+        "drop_free",
+        "fold_batchnorm",
+        "fuse_activation_xnnpack",
+        "layout_copies_nhwc",
+    ),
+    # ONNX Runtime (CPU provider, all graph optimisations): constant folding, identity and
+    # dropout elimination, Conv+BatchNorm fusion, Conv/Gemm + activation fusion (FusedConv).
+    "onnxruntime": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_ort"),
+    # TFLite / LiteRT converters: dead work folded, BN folded into conv, ReLU/ReLU6 fused into
+    # the conv or add producing them (imported NAS-Bench-201 raspi4 / pixel3 timings).
+    "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),
+}
+RUNTIMES: tuple[str, ...] = tuple(RUNTIME_RULES)
+
+
+def check_runtime(runtime: str) -> str:
+    """``runtime`` when it has a lowering, else a ValueError naming the choices."""
+    if runtime not in RUNTIME_RULES:
+        raise ValueError(f"unknown runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
+    return runtime

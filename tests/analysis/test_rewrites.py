@@ -1,0 +1,145 @@
+"""Lowering rules, each on a tiny model: what a runtime executes instead of the eager graph."""
+
+import pytest
+import torch
+import torch.nn as nn
+
+import costmodel
+from costmodel.analysis.rewrites import RULES, RUNTIME_RULES, check_runtime
+
+
+class ConvBnRelu(nn.Module):
+    def __init__(self, act=None):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = act or nn.ReLU()
+
+    def forward(self, x):
+        return self.act(self.bn(self.conv(x)))
+
+
+def ops(a):
+    return a.ops.set_index("name")
+
+
+def test_conv_bn_relu_is_one_node_with_the_convs_macs_for_executorch():
+    eager = costmodel.analyze(ConvBnRelu(), (1, 3, 8, 8))
+    et = costmodel.analyze(ConvBnRelu(), (1, 3, 8, 8), runtime="executorch")
+    mac = et.ops[et.ops["category"] == "conv_dense"]
+    assert len(mac) == 1
+    assert not (et.ops["category"].isin(["batchnorm", "activation"])).any()
+    assert mac["macs"].iloc[0] == eager.totals["macs"]
+    assert "batchnorm" not in et.by_category.index  # no batch-norm bytes anywhere
+    assert mac["sources"].iloc[0] == "conv,bn,act"
+    assert "batchnorm" in eager.by_category.index  # the eager table is untouched
+
+
+def test_bn_stays_when_the_conv_output_has_another_user():
+    class Both(ConvBnRelu):
+        def forward(self, x):
+            y = self.conv(x)
+            return self.bn(y) + y
+
+    a = costmodel.analyze(Both(), (1, 3, 8, 8), runtime="onnxruntime")
+    assert (a.ops["category"] == "batchnorm").sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("runtime", "act", "fused"),
+    [
+        ("executorch", nn.ReLU6(), True),  # hardtanh: XNNPACK's output clamp
+        ("executorch", nn.Hardswish(), False),
+        ("onnxruntime", nn.Sigmoid(), True),  # FusedConv
+        ("onnxruntime", nn.Hardswish(), False),
+        ("tflite", nn.ReLU6(), True),
+        ("tflite", nn.SiLU(), False),
+    ],
+)
+def test_activation_fusion_follows_the_runtime(runtime, act, fused):
+    a = costmodel.analyze(ConvBnRelu(act), (1, 3, 8, 8), runtime=runtime)
+    assert (a.ops["category"] == "activation").any() != fused
+
+
+class AddRelu(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = nn.Conv2d(3, 4, 1), nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        return torch.relu(self.a(x) + self.b(x))
+
+
+def test_relu_after_add_fuses_into_the_add_for_tflite_not_onnxruntime():
+    tfl = costmodel.analyze(AddRelu(), (1, 3, 8, 8), runtime="tflite")
+    ort = costmodel.analyze(AddRelu(), (1, 3, 8, 8), runtime="onnxruntime")
+    assert "activation" not in set(tfl.ops["category"])
+    assert ops(tfl).loc["add", "sources"] == "add,relu"
+    assert "activation" in set(ort.ops["category"])
+
+
+class Dead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv_a = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv_b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv_a(x) + self.conv_b(x).relu() * 0.0
+
+
+@pytest.mark.parametrize("runtime", ["executorch", "onnxruntime", "tflite"])
+def test_dead_branches_are_removed(runtime):
+    a = costmodel.analyze(Dead(), (1, 4, 8, 8), runtime=runtime)
+    assert "conv_b" not in set(a.ops["name"]) and "add" not in set(a.ops["name"])
+    assert a.totals["macs"] == costmodel.analyze(Dead(), (1, 4, 8, 8)).totals["macs"] // 2
+
+
+class Free(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(16, 4)
+        self.drop, self.id = nn.Dropout(0.5), nn.Identity()
+
+    def forward(self, x):
+        return self.fc(self.id(self.drop(x.view(x.size(0), -1))))
+
+
+def test_identity_dropout_views_and_size_arithmetic_are_dropped():
+    eager = costmodel.analyze(Free(), (2, 4, 2, 2))
+    a = costmodel.analyze(Free(), (2, 4, 2, 2), runtime="onnxruntime")
+    assert {"drop", "view", "size"} <= set(eager.ops["name"])
+    assert list(a.ops["name"]) == ["fc"]
+    assert ops(a).loc["fc", "inputs"] == "x"  # rewired past the dropped nodes
+    assert a.totals["macs"] == eager.totals["macs"]
+
+
+def test_executorch_adds_nhwc_layout_copies_at_the_region_boundaries():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(4 * 8 * 8, 2)
+
+        def forward(self, x):
+            return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+    a = costmodel.analyze(Net(), (1, 3, 8, 8), runtime="executorch")
+    copies = a.ops[a.ops["target"] == "layout_copy"]
+    # graph input -> NHWC before the conv; NHWC -> NCHW before flattening for the linear layer
+    assert len(copies) == 2
+    assert list(copies["bytes_written"]) == [3 * 8 * 8 * 4, 4 * 8 * 8 * 4]
+    assert (copies["act_bytes_read"] == copies["bytes_written"]).all()
+    assert list(a.ops["category"]) == ["copy", "conv_dense", "copy", "linear"]
+    onnx = costmodel.analyze(Net(), (1, 3, 8, 8), runtime="onnxruntime")
+    assert not (onnx.ops["target"] == "layout_copy").any()
+
+
+def test_every_runtime_names_registered_rules_and_eager_is_untouched():
+    for rules in RUNTIME_RULES.values():
+        assert set(rules) <= set(RULES)
+    assert RUNTIME_RULES["eager"] == ()
+    a = costmodel.analyze(ConvBnRelu(), (1, 3, 8, 8), runtime="eager")
+    assert (a.nodes["sources"] == a.nodes["name"]).all()
+    with pytest.raises(ValueError, match="unknown runtime 'tvm'"):
+        check_runtime("tvm")

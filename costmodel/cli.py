@@ -193,7 +193,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         onednn=not args.no_onednn,
         batch=args.batch,
         protocol=protocol,
-        per_op=not args.no_per_op,
+        per_op=False if args.no_per_op else args.per_op,
         force=args.force,
         retake_flagged=args.retake_flagged,
         suite="custom" if args.model else args.suite,
@@ -401,6 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-onednn",
         action="store_true",
         help="turn oneDNN off (per-group convolution loops, as on builds without it)",
+    )
+    p.add_argument(
+        "--per-op",
+        choices=["in_context", "isolated"],
+        default="in_context",
+        help="per-op timing: inside the real forward pass under the profiler (default), or "
+        "each op timed alone",
     )
     p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
     p.add_argument("--force", action="store_true", help="re-measure models already measured")

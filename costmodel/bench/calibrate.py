@@ -1,6 +1,7 @@
 """`costmodel calibrate`: measure a suite on this board into a timings folder, resumably.
 
-The folder holds ``timings.csv`` (one row per model), ``ops.csv`` (one row per node),
+The folder holds ``timings.csv`` (one row per model), ``ops.csv`` (one row per node, timed in
+the real forward pass under the profiler by default, or each op alone: its ``method`` column),
 ``samples.csv`` (every timed run, so an interrupted group resumes where it stopped) and
 ``board.json`` (board metadata and the protocol). A model already in ``timings.csv`` is not
 measured again unless ``force``; a model that fails to build or run is recorded as failed with
@@ -73,8 +74,22 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
                     "--out folder for another board configuration"
                 )
     path.write_text(
-        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 1}, indent=2)
+        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 2}, indent=2)
     )
+
+
+def _upgrade_ops(out: Path) -> None:
+    """Give an ops.csv of format 1 (isolated timings, no ``method`` column) today's columns, so
+    that rows appended now line up."""
+    path = out / "ops.csv"
+    if path.exists() and path.stat().st_size:
+        with open(path) as fh:
+            header = fh.readline().strip().split(",")
+        if header != list(OPS_COLUMNS):
+            frame = pd.read_csv(path)
+            if "method" not in frame.columns:
+                frame["method"] = "isolated"
+            rewrite(path, frame.reindex(columns=list(OPS_COLUMNS)))
 
 
 def _done(out: Path) -> set[str]:
@@ -119,7 +134,7 @@ def calibrate(
     onednn: bool = True,
     batch: int = 1,
     protocol: Protocol = DEFAULT_PROTOCOL,
-    per_op: bool = True,
+    per_op: bool | str = "in_context",
     force: bool = False,
     retake_flagged: bool = False,
     suite: str = "custom",
@@ -127,12 +142,18 @@ def calibrate(
     clock: Callable[[], float] = time.perf_counter,
     op_timer: Callable[[Callable[[], object]], float] = time_call,
 ) -> Summary:
-    """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring)."""
+    """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring).
+
+    ``per_op``: ``"in_context"`` (each node timed inside the real forward pass, see
+    :mod:`costmodel.bench.profiler`), ``"isolated"`` (each op timed alone), or False (none).
+    """
+    per_op = _per_op_method(per_op)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
     meta = board_metadata(board, threads, onednn)
     _check_board(out, meta, protocol)
+    _upgrade_ops(out)
     if force:
         _forget(out, set(specs))
     elif retake_flagged:
@@ -143,8 +164,10 @@ def calibrate(
     prior = _prior_samples(out, protocol)
     common = {"board": board, "threads": threads, "onednn": meta["onednn"]}
     op_cache: dict[str, float] = {}
-    if (out / "ops.csv").exists() and (out / "ops.csv").stat().st_size:
+    if per_op == "isolated" and (out / "ops.csv").exists() and (out / "ops.csv").stat().st_size:
         ops = pd.read_csv(out / "ops.csv")
+        if "method" in ops.columns:  # files before format 2 hold isolated timings only
+            ops = ops[ops["method"].fillna("isolated") == "isolated"]
         op_cache = dict(zip(ops["config"], ops["latency_us"] / 1e6, strict=True))
     summary = Summary(measured=0, skipped=len(specs) - len(todo), failed=0, flagged=0, out_dir=out)
     bar = _progress(len(todo), progress)
@@ -162,6 +185,7 @@ def calibrate(
         }
 
     with board_config(threads, onednn), torch.inference_mode():
+        overhead = _record_overhead(out) if per_op == "in_context" and todo else None
         for start in range(0, len(todo), protocol.group_size):
             group, models = todo[start : start + protocol.group_size], {}
             for spec in group:
@@ -189,7 +213,9 @@ def calibrate(
             results = measure_group(subjects, protocol, clock, on_round) if subjects else {}
             for spec, (model, x, shape) in models.items():
                 st, flagged = results[spec]
-                if per_op:
+                if per_op == "in_context":
+                    _record_in_context(out, spec, model, x, overhead, common)
+                elif per_op == "isolated":
                     _record_ops(out, spec, model, x, op_cache, op_timer, common)
                 append_rows(
                     out / "timings.csv",
@@ -234,6 +260,64 @@ def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
         r.update(model=spec, **common)
         if node is not None:
             r.update(target=node["target"], module=node["module"], category=node["category"])
+        r["method"] = "isolated"
+    append_rows(out / "ops.csv", rows, OPS_COLUMNS)
+
+
+def _per_op_method(per_op: bool | str | None) -> str | None:
+    if per_op is True:
+        return "in_context"
+    if not per_op or per_op == "none":
+        return None
+    if per_op not in ("in_context", "isolated"):
+        raise ValueError(f"unknown per-op method {per_op!r}: use in_context, isolated or none")
+    return per_op
+
+
+def _record_overhead(out: Path):
+    """Measure the profiler's own cost once per run and note it in board.json."""
+    from costmodel.bench.profiler import measure_overhead
+
+    overhead = measure_overhead()
+    path = out / "board.json"
+    meta = json.loads(path.read_text())
+    meta["profiler_overhead_us"] = asdict(overhead)
+    path.write_text(json.dumps(meta, indent=2))
+    return overhead
+
+
+def _record_in_context(out: Path, spec: str, model, x, overhead, common) -> None:
+    """ops.csv rows from the profiled forward pass: one per node, plus the between row."""
+    from costmodel.analysis import analyze
+    from costmodel.bench.profiler import BETWEEN, UNMAPPED, children_text, profile_model
+
+    analysis = analyze(model, tuple(x.shape))
+    if analysis.method != "fx":
+        return  # no fx graph to map events to: whole-model timing only, as before
+    result = profile_model(model, (x,), analysis, overhead=overhead)
+    targets = analysis.nodes.set_index("name")["target"]
+    rows = [
+        {
+            **r,
+            "children": children_text(r["children"]),
+            "target": targets.get(r["node"], ""),
+            "config": "",
+            "cached": False,
+        }
+        for r in result.nodes.to_dict("records")
+    ]
+    rows.append({"node": BETWEEN, "category": "between", "latency_us": result.between_us})
+    if result.unmapped_us > 0:
+        rows.append(
+            {
+                "node": UNMAPPED,
+                "category": "unmapped",
+                "latency_us": result.unmapped_us,
+                "children": ";".join(result.unmapped_ops),
+            }
+        )
+    for r in rows:
+        r.update(model=spec, method="in_context", **common)
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 

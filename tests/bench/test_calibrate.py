@@ -137,7 +137,7 @@ def test_in_context_rows_are_labelled_and_resume(tmp_path):
         assert {"conv_dense", "activation", "pooling", "linear"} <= set(rows["category"])
         assert (rows[rows["node"] != "(between)"]["latency_us"] >= 0).all()
     meta = json.loads((tmp_path / "board.json").read_text())
-    assert set(meta["profiler_overhead_us"]) == {"event_us", "module_us"}
+    assert set(meta["profiler_overhead_us"]) == {"nested_us", "hook_us", "hook_inside_us"}
     again = run(tmp_path, per_op="in_context")
     assert again.measured == 0 and len(pd.read_csv(tmp_path / "ops.csv")) == len(ops)
 

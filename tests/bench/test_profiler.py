@@ -12,7 +12,7 @@ import torch.nn as nn
 from costmodel.analysis import analyze
 from costmodel.bench.profiler import Overhead, module_ranges, profile_model
 
-NO_OVERHEAD = Overhead(event_us=0.0, module_us=0.0)
+NO_OVERHEAD = Overhead(nested_us=0.0, hook_us=0.0, hook_inside_us=0.0)
 
 
 class Residual(nn.Module):
@@ -53,7 +53,7 @@ def _profile(model, shape=(1, 4, 8, 8)):
     model.eval()
     x = torch.randn(shape)
     a = analyze(model, shape)
-    return profile_model(model, (x,), a, repeats=2, overhead=NO_OVERHEAD), a
+    return profile_model(model, (x,), a, repeats=2, overhead=NO_OVERHEAD, profiled_repeats=2), a
 
 
 def _children(result, node):

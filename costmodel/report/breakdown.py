@@ -21,9 +21,9 @@ import torch.nn as nn
 
 from costmodel.bench.profiler import profile_model, unprofiled_us
 
-# The four networks the study broke down by op (../shared/docs/paper.md), by spec.
-STUDY_BREAKDOWN = {"resnet": "resnet50", "inceptionv4": "inceptionv4", "xception": "xception",
-                   "shufflenet": "shufflenet"}  # fmt: skip
+# The four networks the study broke down by op (../shared/docs/paper.md): ResNet50,
+# InceptionV4, Xception, ShuffleNet (the zoo's names, any width).
+STUDY_BREAKDOWN = ("resnet", "inceptionv4", "xception", "shufflenet")
 
 
 @dataclass
@@ -183,12 +183,19 @@ def plot_breakdowns(breakdowns: list[Breakdown], path: str | Path, top: int = 8)
 
 
 def study_breakdowns(
-    out: str | Path, specs: list[str], threads: int = 1, onednn: bool = True
-) -> tuple[pd.DataFrame, list[Path]]:
-    """Breakdowns of ``specs`` written to ``out`` (CSV, and a plot when matplotlib is there);
-    returns the per-category shares (model x category) and the files."""
+    out: str | Path, specs: list[str], threads: int = 1, onednn: bool = True, log=print
+) -> list[Path]:
+    """Breakdowns of the study's four broken-down networks among ``specs``, shown through
+    ``log`` and written to ``out`` (CSV, and a plot when matplotlib is there)."""
+    specs = [s for s in specs if s.split("?")[0] in STUDY_BREAKDOWN]
+    if not specs:
+        return []
+    log(f"   where the time goes, measured under the profiler: {', '.join(specs)}")
     out = Path(out)
     breakdowns = [measure_breakdown(s, threads=threads, onednn=onednn) for s in specs]
+    shares = pd.DataFrame({b.model: b.categories["time_share"] for b in breakdowns}).T
+    shares = shares.fillna(0.0)[shares.max().sort_values(ascending=False).index[:8]]
+    log((100 * shares).to_string(float_format=lambda v: f"{v:.1f}%"))
     frame = pd.concat([b.to_frame().assign(model=b.model) for b in breakdowns])
     files = [out / "study_breakdown.csv"]
     frame.to_csv(files[0], index=False)
@@ -196,6 +203,4 @@ def study_breakdowns(
         files.append(plot_breakdowns(breakdowns, out / "study_breakdown.png"))
     except ImportError:
         pass
-    shares = pd.DataFrame({b.model: b.categories["time_share"] for b in breakdowns}).T
-    return shares.fillna(0.0), files
-
+    return files

@@ -27,6 +27,7 @@ from costmodel.bench.suites import suite
 from costmodel.predict.estimators import FullPredictor, MacPredictor
 from costmodel.predict.evaluate import score
 from costmodel.predict.features import featurize
+from costmodel.report.breakdown import study_breakdowns
 from costmodel.report.study import study_table
 from costmodel.zoo import family
 from costmodel.zoo.catalog import catalog
@@ -135,6 +136,7 @@ def run_demo(
         files += _plots(out, table, mac_shares(X, specs, names), ops, specs, names)
     except ImportError:
         log("matplotlib is not installed: no plots (pip install 'costmodel[plots]')")
+    files += study_breakdowns(out, specs, threads=threads, log=log)
     return DemoResult(table, scores, files)
 
 

@@ -339,11 +339,7 @@ def _align(events: list[Any], nodes: list[tuple[str, set[str]]]) -> list[str | N
     for e in events:
         name = _base(e.name)
         hit = next(
-            (
-                j
-                for j in range(pos, len(nodes))
-                if j not in matched and name in nodes[j][1]
-            ),
+            (j for j in range(pos, len(nodes)) if j not in matched and name in nodes[j][1]),
             None,
         )
         if hit is not None:
@@ -541,4 +537,3 @@ def unprofiled_us(model: nn.Module, example_inputs: tuple[Any, ...]) -> float:
 
     with torch.inference_mode():
         return 1e6 * time_call(lambda: model(*example_inputs), min_block_s=0.0, blocks=7)
-

@@ -87,7 +87,8 @@ def _resolve(model: str | nn.Module, input_shape) -> tuple[nn.Module, tuple[int,
         if input_shape is None:
             raise ValueError("give the input shape of a model object (e.g. (1, 3, 224, 224))")
         return model, tuple(input_shape), type(model).__name__
-    from costmodel.zoo import build, input_shape as spec_shape, parse
+    from costmodel.zoo import build, parse
+    from costmodel.zoo import input_shape as spec_shape
 
     spec = parse(model).canonical()
     return build(spec), tuple(input_shape or spec_shape(spec)), model

@@ -133,7 +133,5 @@ def test_hooks_are_removed_when_the_forward_raises():
 
 def test_totals_add_up():
     r, _ = _profile(Residual())
-    assert r.total_us == pytest.approx(
-        r.nodes["latency_us"].sum() + r.between_us + r.unmapped_us
-    )
+    assert r.total_us == pytest.approx(r.nodes["latency_us"].sum() + r.between_us + r.unmapped_us)
     assert r.repeats == 2 and r.raw_us > 0

@@ -251,7 +251,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         onednn=not args.no_onednn,
         batch=args.batch,
         protocol=protocol,
-        per_op=not args.no_per_op,
+        per_op=False if args.no_per_op else args.per_op,
         force=args.force,
         retake_flagged=args.retake_flagged,
         suite="custom" if args.model else args.suite,
@@ -263,6 +263,37 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         f"{summary.flagged} flagged (spread above {args.max_spread:.0%}); "
         f"timings in {summary.out_dir / 'timings.csv'}"
     )
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from costmodel.report.breakdown import measure_breakdown, plot_breakdowns
+
+    shape = args.input_shape
+    if shape is None and args.batch != 1:
+        from costmodel.zoo import input_shape as spec_input_shape
+
+        shape = spec_input_shape(args.model, batch=args.batch)
+    result = measure_breakdown(
+        args.model,
+        shape,
+        threads=args.threads,
+        onednn=not args.no_onednn,
+        repeats=args.repeats,
+    )
+    if args.format == "json":
+        text = result.to_json()
+    elif args.format == "csv":
+        text = result.to_frame().to_csv(index=False)
+    else:
+        text = repr(result)
+    _emit(text, args.output)
+    if args.plot:
+        try:
+            print(f"wrote {plot_breakdowns([result], args.plot)}", file=sys.stderr)
+        except ImportError:
+            print("no plot: matplotlib is not installed (pip install 'costmodel[plots]')",
+                  file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -516,6 +547,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="turn oneDNN off (per-group convolution loops, as on builds without it)",
     )
+    p.add_argument(
+        "--per-op",
+        choices=["in_context", "isolated"],
+        default="in_context",
+        help="per-op timing: inside the real forward pass under the profiler (default), or "
+        "each op timed alone",
+    )
     p.add_argument("--no-per-op", action="store_true", help="skip per-op timings")
     p.add_argument(
         "--runtime",
@@ -550,6 +588,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-take, then flag, a model whose IQR/median exceeds this",
     )
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser(
+        "profile", help="measure where a model's time goes here, per category and ATen op"
+    )
+    p.add_argument("model", help="a zoo spec, path/to/file.py:build_fn or pkg.module:build_fn")
+    p.add_argument("--input-shape", type=_shape, help="N,C,H,W; default: the model's own")
+    p.add_argument("--batch", type=int, default=1, help="batch size for the default input shape")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--no-onednn", action="store_true", help="turn oneDNN off for the run")
+    p.add_argument("--repeats", type=int, default=5, help="profiled forward passes (median)")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument("--plot", metavar="PATH", help="also write a bar chart (PNG)")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("import-timings", help="convert timings measured elsewhere")
     p.add_argument("source", help="a CSV file")

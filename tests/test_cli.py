@@ -116,6 +116,7 @@ def test_demo_quick_produces_every_table_and_plot(tmp_path, capsys):
         "predicted_vs_measured.png",
         "timings/timings.csv",
         "timings/ops.csv",
+        "study_breakdown.csv",
     ):
         assert (out / name).exists(), name
     table = pd.read_csv(out / "study_predictions.csv", index_col=0)
@@ -313,3 +314,31 @@ def test_half_precision_via_dtype(capsys):
     )
     nodes = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
     assert set(nodes.loc[nodes["category"] != "io", "dtype"].dropna()) == {"float16"}
+
+
+def test_profile_table_csv_json_and_plot(tmp_path, capsys):
+    nets = tmp_path / "nets.py"
+    nets.write_text(NETS_PY)
+    model = f"{nets}:build_net"
+    args = ["profile", model, "--input-shape", "1,3,16,16", "--repeats", "2"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "conv_dense" in text and "between" in text and "coverage" in text
+    assert "top ATen ops" in text and "1 thread(s), oneDNN" in text
+    assert main([*args, "--format", "csv"]) == 0
+    frame = pd.read_csv(__import__("io").StringIO(capsys.readouterr().out))
+    assert set(frame["table"]) == {"category", "aten"}
+    cats = frame[frame["table"] == "category"].set_index("name")
+    assert {"conv_dense", "activation", "between"} <= set(cats.index)
+    assert cats["time_share"].sum() == pytest.approx(1.0)
+    plot = tmp_path / "p.png"
+    assert main([*args, "--format", "json", "--no-onednn", "--plot", str(plot)]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["totals"]["onednn"] is False and payload["totals"]["repeats"] == 2
+    assert "conv2d" in payload["aten"] and plot.exists()
+
+
+def test_profile_bad_model_is_one_line(capsys):
+    assert main(["profile", "nosuchnet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("costmodel profile: error:") and len(err.strip().splitlines()) == 1

@@ -1,6 +1,7 @@
 """`costmodel calibrate`: measure a suite on this board into a timings folder, resumably.
 
-The folder holds ``timings.csv`` (one row per model), ``ops.csv`` (one row per node),
+The folder holds ``timings.csv`` (one row per model), ``ops.csv`` (one row per node, timed in
+the real forward pass under the profiler by default, or each op alone: its ``method`` column),
 ``samples.csv`` (every timed run, so an interrupted group resumes where it stopped) and
 ``board.json`` (board metadata and the protocol). A model already in ``timings.csv`` is not
 measured again unless ``force``; a model that fails to build or run is recorded as failed with
@@ -76,7 +77,7 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
                     "--out folder for another board configuration"
                 )
     path.write_text(
-        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 1}, indent=2)
+        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 2}, indent=2)
     )
 
 
@@ -107,6 +108,20 @@ def _check_batch(out: Path, batch: int) -> None:
             f"{out} holds timings at batch size {', '.join(map(str, other))}, not {batch}: use "
             "another --out folder for another batch size"
         )
+
+
+def _upgrade_ops(out: Path) -> None:
+    """Give an ops.csv of format 1 (isolated timings, no ``method`` column) today's columns, so
+    that rows appended now line up."""
+    path = out / "ops.csv"
+    if path.exists() and path.stat().st_size:
+        with open(path) as fh:
+            header = fh.readline().strip().split(",")
+        if header != list(OPS_COLUMNS):
+            frame = pd.read_csv(path)
+            if "method" not in frame.columns:
+                frame["method"] = "isolated"
+            rewrite(path, frame.reindex(columns=list(OPS_COLUMNS)))
 
 
 def _flagged(out: Path) -> set[str]:
@@ -148,7 +163,7 @@ def calibrate(
     onednn: bool = True,
     batch: int = 1,
     protocol: Protocol = DEFAULT_PROTOCOL,
-    per_op: bool = True,
+    per_op: bool | str = "in_context",
     force: bool = False,
     retake_flagged: bool = False,
     suite: str = "custom",
@@ -163,9 +178,12 @@ def calibrate(
     ``runtime`` runs each model with that runtime's own API (``eager``, ``executorch``,
     ``onnxruntime``; exports are cached, see :func:`prepare_exports`); per-op timings are
     eager-only. ``prepared_only`` measures only the models already exported (the others are
-    left for a later run)."""
+    left for a later run). ``per_op``: ``"in_context"`` (each node timed inside the real
+    forward pass, see :mod:`costmodel.bench.profiler`), ``"isolated"`` (each op timed alone),
+    or False (none).
+    """
     rt = get_runtime(runtime)
-    per_op = per_op and rt.export is None
+    per_op = _per_op_method(per_op) if rt.export is None else False
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
@@ -174,6 +192,7 @@ def calibrate(
     meta = {**board_metadata(board, threads, onednn), **rt.info(threads)}
     _check_board(out, meta, protocol)
     _check_batch(out, batch)
+    _upgrade_ops(out)
     if force:
         _forget(out, set(specs))
     elif retake_flagged:
@@ -184,8 +203,10 @@ def calibrate(
     prior = _prior_samples(out, protocol)
     common = {"board": board, "threads": threads, "onednn": meta["onednn"]}
     op_cache: dict[str, float] = {}
-    ops = _rows(out, "ops.csv")
+    ops = _rows(out, "ops.csv") if per_op == "isolated" else None
     if ops is not None:
+        if "method" in ops.columns:  # files before format 2 hold isolated timings only
+            ops = ops[ops["method"].fillna("isolated") == "isolated"]
         op_cache = dict(zip(ops["config"], ops["latency_us"] / 1e6, strict=True))
     summary = Summary(measured=0, skipped=len(specs) - len(todo), failed=0, flagged=0, out_dir=out)
     bar = _progress(len(todo), progress)
@@ -205,6 +226,7 @@ def calibrate(
     # torch.export cannot trace under inference mode: exporting runtimes use no_grad only
     grad_off = torch.inference_mode() if rt.export is None else torch.no_grad()
     with board_config(threads, onednn), grad_off:
+        overhead = _record_overhead(out) if per_op == "in_context" and todo else None
         for start in range(0, len(todo), protocol.group_size):
             group, models, runs = todo[start : start + protocol.group_size], {}, {}
             for spec in group:
@@ -238,7 +260,9 @@ def calibrate(
             results = measure_group(subjects, protocol, clock, on_round) if subjects else {}
             for spec, (model, x, shape) in models.items():
                 st, flagged = results[spec]
-                if per_op:
+                if per_op == "in_context":
+                    _record_in_context(out, spec, model, x, overhead, common)
+                elif per_op == "isolated":
                     _record_ops(out, spec, model, x, op_cache, op_timer, common)
                 append_rows(
                     out / "timings.csv",
@@ -333,6 +357,70 @@ def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
         r.update(model=spec, **common)
         if node is not None:
             r.update(target=node["target"], module=node["module"], category=node["category"])
+        r["method"] = "isolated"
+    append_rows(out / "ops.csv", rows, OPS_COLUMNS)
+
+
+def _per_op_method(per_op: bool | str | None) -> str | None:
+    if per_op is True:
+        return "in_context"
+    if not per_op or per_op == "none":
+        return None
+    if per_op not in ("in_context", "isolated"):
+        raise ValueError(f"unknown per-op method {per_op!r}: use in_context, isolated or none")
+    return per_op
+
+
+def _record_overhead(out: Path):
+    """Measure the profiler's own cost once per run and note it in board.json."""
+    from costmodel.bench.profiler import measure_overhead
+
+    overhead = measure_overhead()
+    path = out / "board.json"
+    meta = json.loads(path.read_text())
+    meta["profiler_overhead_us"] = asdict(overhead)
+    path.write_text(json.dumps(meta, indent=2))
+    return overhead
+
+
+def _record_in_context(out: Path, spec: str, model, x, overhead, common) -> None:
+    """ops.csv rows from the profiled forward pass: one per node, plus the between row."""
+    from costmodel.analysis import analyze
+    from costmodel.bench.profiler import BETWEEN, UNMAPPED, children_text, profile_model
+
+    analysis = analyze(model, tuple(x.shape))
+    if analysis.method != "fx":
+        return  # no fx graph to map events to: whole-model timing only, as before
+    try:
+        result = profile_model(model, (x,), analysis, overhead=overhead)
+    except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
+        warnings.warn(
+            f"{spec}: no in-context op timings ({type(exc).__name__}: {exc})", stacklevel=2
+        )
+        return
+    targets = analysis.nodes.set_index("name")["target"]
+    rows = [
+        {
+            **r,
+            "children": children_text(r["children"]),
+            "target": targets.get(r["node"], ""),
+            "config": "",
+            "cached": False,
+        }
+        for r in result.nodes.to_dict("records")
+    ]
+    rows.append({"node": BETWEEN, "category": "between", "latency_us": result.between_us})
+    if result.unmapped_us > 0:
+        rows.append(
+            {
+                "node": UNMAPPED,
+                "category": "unmapped",
+                "latency_us": result.unmapped_us,
+                "children": ";".join(result.unmapped_ops),
+            }
+        )
+    for r in rows:
+        r.update(model=spec, method="in_context", **common)
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 

@@ -28,7 +28,7 @@ TIMINGS_COLUMNS = (
 )  # fmt: skip
 OPS_COLUMNS = (
     "model", "node", "target", "module", "category", "config", "latency_us", "cached",
-    "board", "threads", "onednn",
+    "board", "threads", "onednn", "method", "children",
 )  # fmt: skip
 SAMPLES_COLUMNS = ("model", "round", "latency_ms")
 # What identifies one measurement: a second row with the same values is a duplicate.

@@ -248,7 +248,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     """Per-node latency model, summed over the graph, plus a fitted per-model overhead.
 
     Node model, fitted on the measured nodes of the calibration models (the ``latency_us``
-    column of their node tables), one row per distinct node configuration:
+    column of their node tables: in-context timings from the real forward pass by default, or
+    isolated ones), one row per distinct node configuration:
 
     - per category, a non-negative linear cost ``t = a + b * MMACs + c * MB moved`` (a launch
       overhead, a compute rate, a memory rate) — it extrapolates to ops larger than any seen;
@@ -344,9 +345,11 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         self.intercept_ms_ = max(float(stage.intercept_), 0.0)
         return self
 
-    # What running the ops back to back adds to their isolated times: the eager module calls
-    # (containers included) and streaming weights and activations through memory, which an
-    # op timed alone finds in cache.
+    # What the whole model adds to the node times: the eager module calls (containers
+    # included) and, for ops timed alone (``method`` isolated), streaming weights and
+    # activations through memory, which an op timed alone finds in cache. In-context timings
+    # (the default) already carry that per-family bias; the stage then mostly learns the
+    # between-ops time per module call.
     STAGE_TERMS = ("op_sum_ms", "module_calls", "param_MB", "activation_MB")
 
     def _stage_design(self, X, tables, warn: bool = True) -> np.ndarray:

@@ -38,6 +38,7 @@ from costmodel.predict.evaluate import score
 from costmodel.predict.features import featurize
 from costmodel.predict.prior import MultiBoardPrior, PriorSource, prior_columns
 from costmodel.predict.workflow import load_training
+from costmodel.report.breakdown import study_breakdowns
 from costmodel.report.study import study_table
 from costmodel.zoo import family, parse
 from costmodel.zoo.catalog import catalog
@@ -163,6 +164,7 @@ def run_demo(
         files += _plots(out, table, mac_shares(X, specs, names), ops, specs, names)
     except ImportError:
         log("matplotlib is not installed: no plots (pip install 'costmodel[plots]')")
+    files += study_breakdowns(out, specs, threads=threads, log=log)
     return DemoResult(table, scores, files)
 
 

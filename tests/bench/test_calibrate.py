@@ -37,7 +37,7 @@ def op_timer(calls):
     return timer
 
 
-def run(out, clock=None, calls=None, **kw):
+def run(out, clock=None, calls=None, per_op="isolated", **kw):
     return calibrate(
         SPECS,
         out,
@@ -46,6 +46,7 @@ def run(out, clock=None, calls=None, **kw):
         progress=False,
         clock=clock or Clock(),
         op_timer=op_timer(calls if calls is not None else []),
+        per_op=per_op,
         **kw,
     )
 
@@ -157,3 +158,34 @@ def test_retake_rounds_get_new_round_numbers(tmp_path):
     samples = pd.read_csv(tmp_path / "samples.csv")
     rounds = samples.groupby(["model", "round"]).size()
     assert len(rounds) == 2 * retaking.rounds and (rounds == retaking.runs_per_round).all()
+
+
+def test_in_context_rows_are_labelled_and_resume(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, clock=Clock(stop_after=6), per_op="in_context")
+    summary = run(tmp_path, per_op="in_context")
+    assert summary.measured == 2
+    ops = pd.read_csv(tmp_path / "ops.csv")
+    assert set(ops["method"]) == {"in_context"}
+    for model in SPECS[:2]:
+        rows = ops[ops["model"] == model]
+        assert rows["node"].is_unique  # nothing duplicated by the resume
+        assert "(between)" in set(rows["node"])
+        assert {"conv_dense", "activation", "pooling", "linear"} <= set(rows["category"])
+        assert (rows[rows["node"] != "(between)"]["latency_us"] >= 0).all()
+    meta = json.loads((tmp_path / "board.json").read_text())
+    assert set(meta["profiler_overhead_us"]) == {"nested_us", "hook_us", "hook_inside_us"}
+    again = run(tmp_path, per_op="in_context")
+    assert again.measured == 0 and len(pd.read_csv(tmp_path / "ops.csv")) == len(ops)
+
+
+def test_format_1_ops_file_is_upgraded_on_resume(tmp_path):
+    run(tmp_path, per_op="isolated")
+    ops = pd.read_csv(tmp_path / "ops.csv")
+    ops.drop(columns=["method", "children"]).to_csv(tmp_path / "ops.csv", index=False)
+    timings = pd.read_csv(tmp_path / "timings.csv")
+    timings[timings["model"] != SPECS[1]].to_csv(tmp_path / "timings.csv", index=False)
+    run(tmp_path, per_op="in_context")
+    after = pd.read_csv(tmp_path / "ops.csv")
+    assert set(after[after["model"] == SPECS[0]]["method"]) == {"isolated"}
+    assert set(after[after["model"] == SPECS[1]]["method"]) == {"in_context"}

@@ -144,7 +144,7 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
         self.term_sets = term_sets
         self.se_rule = se_rule
 
-    def _design(self, X: pd.DataFrame) -> tuple[np.ndarray, list[str]]:
+    def _design(self, X: pd.DataFrame, fit: bool = False) -> tuple[np.ndarray, list[str]]:
         names = list(TERMS)
         A = design(X, tuple(names))
         prior = as_prior(self.prior)
@@ -158,14 +158,17 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
                     f"the prior's source predictions {missing} are not in the feature table: "
                     "add them with costmodel.predict.prior.prior_columns()"
                 )
-            A = np.column_stack([A, X[prior.columns].to_numpy(float)])
+            # A source that cannot predict a model (NaN) is never chosen when that happens in
+            # calibration; elsewhere its missing prediction counts as zero.
+            P = X[prior.columns].to_numpy(float)
+            A = np.column_stack([A, P if fit else np.nan_to_num(P)])
             names += prior.columns
         return A, names
 
     def fit(self, X, y):
         X = _frame(X)
         y = np.asarray(y, float)
-        A, names = self._design(X)
+        A, names = self._design(X, fit=True)
         index = {n: i for i, n in enumerate(names)}
         sets = [tuple(index[t] for t in TERM_SETS[s]) for s in self.term_sets]
         base = (index["macs"], index["intercept"])
@@ -176,6 +179,7 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
             if src is not None:
                 col = len(TERMS) + src
                 candidates += nested_candidates("prior", (col,), sets)
+        A = np.nan_to_num(A)  # NaN only in sources that were not chosen
         chosen, self.cv_error_ = select(A, y, candidates, _families(X), self.se_rule)
         self.coef_ = fit_nnls_ridge(A, y, chosen.base, chosen.extra, chosen.lam)
         self.columns_ = names
@@ -212,7 +216,7 @@ def _best_source(P: np.ndarray, y: np.ndarray) -> int | None:
     with np.errstate(divide="ignore", invalid="ignore"):
         s_loo = (sq[None, :] - q) / (sq2[None, :] - q**2)
         err = np.nanmean(np.abs(np.maximum(s_loo, 0) * q - 1.0), axis=0)
-    err[~np.isfinite(err) | (sq2 <= 0)] = np.inf
+    err[~np.isfinite(err) | (sq2 <= 0) | np.isnan(P).any(axis=0)] = np.inf
     return int(np.argmin(err)) if np.isfinite(err).any() else None
 
 

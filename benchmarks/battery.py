@@ -18,6 +18,7 @@ source predictions of the prior are computed once per model, not once per draw.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -38,14 +39,17 @@ from costmodel.zoo.nb201 import OPS
 ROOT = Path(__file__).resolve().parents[1]
 BOARDS = ROOT / "calibration" / "boards"
 NB201 = ROOT / "calibration" / "nb201"
-# NAS-Bench-201 device -> feature variant (prune_dead: TFLite folds dead work away, the others
+# NAS-Bench-201 device -> the runtime whose lowering its features count (raspi4 and pixel3 ran
+# TensorFlow Lite, which folds batch norm, fuses activations and removes dead work; the others
 # run every edge: their disconnected cells take as long as connected ones).
 DEVICES = {
-    "raspi4": True, "pixel3": True, "pixel2": False, "gold_6226": False, "silver_4114": False,
-    "titan_rtx_1": False, "1080ti_1": False, "titan_rtx_256": False, "eyeriss": False,
-    "fpga": False,
+    "raspi4": "tflite", "pixel3": "tflite", "pixel2": "eager", "gold_6226": "eager",
+    "silver_4114": "eager", "titan_rtx_1": "eager", "1080ti_1": "eager",
+    "titan_rtx_256": "eager", "eyeriss": "eager", "fpga": "eager",
 }  # fmt: skip
-X86 = ("x86-2core-1t", "x86-2core-1t-noonednn")
+# Boards measured here (every folder of calibration/boards/ with timings): their runtime is the
+# one board.json names.
+X86 = tuple(sorted(p.parent.name for p in BOARDS.glob("*/timings.csv")))
 # HELP's published Spearman with 10 measured networks (shared/data/nb201/README.md).
 HELP_K10 = {"pixel2": 0.802, "raspi4": 0.890, "gold_6226": 0.989, "titan_rtx_256": 0.987,
             "eyeriss": 0.940, "fpga": 0.985}  # fmt: skip
@@ -71,17 +75,22 @@ class OpTypeCountPredictor(RegressorMixin, BaseEstimator):
         return self._counts(X) @ self.coef_
 
 
-def nb201_training(device: str, sample: int, jobs: int, tmp: Path) -> Training:
-    frame = pd.read_csv(NB201 / f"{device}.csv")
-    if sample:
-        frame = frame.sample(n=sample, random_state=0)
-    path = tmp / f"{device}.csv"
-    frame.to_csv(path, index=False)
-    return load_training(path, prune_dead=DEVICES[device], n_jobs=jobs)
+def timings_path(board: str, sample: int, tmp: Path) -> Path:
+    """The board's timings file (for a NAS-Bench-201 device, its seeded sample)."""
+    if board not in DEVICES:
+        return BOARDS / board / "timings.csv"
+    path = tmp / f"{board}.csv"
+    if not path.exists():
+        frame = pd.read_csv(NB201 / f"{board}.csv")
+        (frame.sample(n=sample, random_state=0) if sample else frame).to_csv(path, index=False)
+    return path
 
 
-def x86_training(board: str, jobs: int, prune_dead: bool = False) -> Training:
-    return load_training(BOARDS / board / "timings.csv", prune_dead=prune_dead, n_jobs=jobs)
+def runtime_of(board: str) -> str:
+    if board in DEVICES:
+        return DEVICES[board]
+    meta = BOARDS / board / "board.json"
+    return json.loads(meta.read_text()).get("runtime", "eager") if meta.exists() else "eager"
 
 
 def predictors(data: Training, prior: MultiBoardPrior | None, nb201: bool) -> dict:
@@ -116,22 +125,26 @@ def main() -> int:
 
     t0 = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="battery-"))
-    data = {d: nb201_training(d, args.sample, args.jobs, tmp) for d in devices}
-    data.update({b: x86_training(b, args.jobs) for b in boards})
-    variants = {d: DEVICES.get(d, False) for d in data}
-    # Every board's models in the other feature variant too, for sources that read that one.
-    other = {}
-    if len(set(variants.values())) > 1:
-        for name in data:
-            path = tmp / f"{name}.csv" if name in DEVICES else BOARDS / name / "timings.csv"
-            other[name] = load_training(path, prune_dead=not variants[name], n_jobs=args.jobs).X
+    names = devices + boards
+    variants = {b: runtime_of(b) for b in names}
+
+    def training(b: str, runtime: str) -> Training:
+        return load_training(timings_path(b, args.sample, tmp), runtime=runtime, n_jobs=args.jobs)
+
+    data = {b: training(b, variants[b]) for b in names}
+    # Every board's models in every other board's feature variant too, for the prior's sources.
+    other = {
+        (b, r): training(b, r).X.loc[data[b].X.index]
+        for b in names
+        for r in set(variants.values()) - {variants[b]}
+    }
     print(f"featurised in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
 
     t1 = time.perf_counter()
     # Each board's full predictor, fitted on all its data, predicts every model once per
     # feature variant; every target board then reads its own models' predictions.
     union = {
-        v: pd.concat([data[n].X if variants[n] == v else other[n] for n in data])
+        v: pd.concat([data[n].X if variants[n] == v else other[(n, v)] for n in data])
         for v in set(variants.values())
     }
     union = {v: X[~X.index.duplicated()] for v, X in union.items()}
@@ -149,7 +162,7 @@ def main() -> int:
     rows = []
     for name, d in data.items():
         t = time.perf_counter()
-        prior = MultiBoardPrior([PriorSource(s, None, variants[s]) for s in sources[name]])
+        prior = MultiBoardPrior([PriorSource(s, None, runtime=variants[s]) for s in sources[name]])
         X = with_sources(d.X, sources[name])
         preds = predictors(d, prior, name in DEVICES)
         table = k_shot(preds, X, d.y, ks=ks, draws=args.draws, seed=0)

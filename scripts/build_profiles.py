@@ -4,7 +4,7 @@
 
 x86 boards: the full predictor on all their timings (op-level, with their per-op timings).
 NAS-Bench-201 devices: the full predictor on a seeded sample of the 15,625 networks (the same
-networks for every device; TFLite devices with dead-work pruning, as the battery does). No
+networks for every device; the TFLite devices with the tflite lowering, as the battery does). No
 profile adapts a prior: each is one board's own evidence, and together they are the default
 multi-board prior (costmodel.predict.profiles.default_prior).
 """
@@ -17,12 +17,10 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from battery import DEVICES  # noqa: E402  (one table of devices and their feature variant)
+from battery import DEVICES, timings_path  # noqa: E402  (one table of devices and runtimes)
 
 from costmodel.predict.workflow import fit_profile  # noqa: E402
 
@@ -35,22 +33,18 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
-    jobs = []
-    for folder in sorted((ROOT / "calibration" / "boards").iterdir()):
-        if (folder / "timings.csv").exists():
-            jobs.append((folder.name, folder / "timings.csv", False, None))
     tmp = Path(tempfile.mkdtemp(prefix="profiles-"))
-    for device, prune in DEVICES.items():
-        frame = pd.read_csv(ROOT / "calibration" / "nb201" / f"{device}.csv")
-        path = tmp / f"{device}.csv"
-        frame.sample(n=args.sample, random_state=0).to_csv(path, index=False)
-        jobs.append((device, path, prune, device))
-    for name, path, prune, board in jobs:
+    jobs = [(f.name, f / "timings.csv", None, None)
+            for f in sorted((ROOT / "calibration" / "boards").iterdir())
+            if (f / "timings.csv").exists()]  # fmt: skip
+    jobs += [(d, timings_path(d, args.sample, tmp), d, rt) for d, rt in DEVICES.items()]
+    for name, path, board, runtime in jobs:
         profile, data = fit_profile(
-            path, board=board, prune_dead=prune, n_jobs=args.jobs, use_default_prior=False
+            path, board=board, runtime=runtime, n_jobs=args.jobs, use_default_prior=False
         )
         saved = profile.save(args.out / f"{name}.profile.json")
-        print(f"{name}: {len(data.X)} models, {profile.describe()['estimator']} -> {saved}")
+        print(f"{name}: {len(data.X)} models, {profile.describe()['estimator']}, runtime "
+              f"{profile.runtime} -> {saved}")  # fmt: skip
     return 0
 
 

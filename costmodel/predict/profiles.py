@@ -43,7 +43,7 @@ def shipped_profiles() -> pd.DataFrame:
             {
                 "name": path.name[: -len(SUFFIX)],
                 "board": board.get("board", ""),
-                "runtime": board.get("runtime", "eager" if board.get("torch") else "unknown"),
+                "runtime": doc.get("runtime", board.get("runtime", "eager")),
                 "predictor": doc.get("predictor", ""),
                 "estimator": doc.get("coefficients", {}).get("estimator", ""),
                 "models": cal.get("models", 0),

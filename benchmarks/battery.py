@@ -184,7 +184,9 @@ def main() -> int:
     rows = [r for board_rows in per_board for r in board_rows]
     result = pd.DataFrame(rows)
     result.to_csv(args.out / "battery.csv", index=False)
-    print(summary(result))
+    text = summary(result)
+    (args.out / "battery_summary.txt").write_text(text + "\n")
+    print(text)
     print(f"\nbattery (after featurising) took {time.perf_counter() - t1:.0f} s", file=sys.stderr)
     return 0
 

@@ -174,7 +174,7 @@ def test_fit_predict_compare_round_trip(tmp_path, capsys):
     capsys.readouterr()
     assert main(["predict", "resnet18", "--profile", str(profile)]) == 0
     text = capsys.readouterr().out
-    assert "MAC-only" in text and "module_calls" in text
+    assert "MAC-only" in text and "module calls" in text
     assert main(["predict", "resnet18", "--profile", str(profile), "--runtime", "tflite"]) == 2
     err = capsys.readouterr().err.strip()
     assert "fitted for runtime 'eager', not 'tflite'" in err and len(err.splitlines()) == 1

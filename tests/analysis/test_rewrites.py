@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
+from fixtures_models import Dead
 
 import costmodel
 from costmodel.analysis.rewrites import RULES, RUNTIME_RULES, check_runtime
@@ -76,16 +77,6 @@ def test_relu_after_add_fuses_into_the_add_for_tflite_not_onnxruntime():
     assert "activation" not in set(tfl.ops["category"])
     assert ops(tfl).loc["add", "sources"] == "add,relu"
     assert "activation" in set(ort.ops["category"])
-
-
-class Dead(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv_a = nn.Conv2d(4, 4, 3, padding=1)
-        self.conv_b = nn.Conv2d(4, 4, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv_a(x) + self.conv_b(x).relu() * 0.0
 
 
 @pytest.mark.parametrize("runtime", ["executorch", "onnxruntime", "tflite"])

@@ -128,7 +128,11 @@ class FeatureCache:
 
     def _path(self, spec: str, shape, prune_dead: bool, runtime: str = "eager") -> Path:
         key = (FEATURE_VERSION, spec, tuple(shape) if shape else None, prune_dead)
-        key = repr(key if runtime == "eager" else (*key, runtime))  # eager keys as before
+        if runtime != "eager":  # eager keys as before; a lowering by its rules, in order
+            from costmodel.analysis.rewrites import RUNTIME_RULES
+
+            key = (*key, runtime, RUNTIME_RULES[runtime])
+        key = repr(key)
         digest = hashlib.sha1(key.encode()).hexdigest()
         return self.directory / digest[:2] / f"{digest}.pkl"
 

@@ -73,30 +73,36 @@ def lofo(out: Path, jobs: int) -> None:
         show(f"MAPE (%) per held-out family, {board}", fam)
 
 
-def nb201(out: Path, jobs: int, draws: int, sample: int) -> None:
-    rows = []
+def sampled(devices, sample: int):
+    """(device, path) of each device's timings, a seeded sample of ``sample`` rows (0: all)."""
     tmp = Path(tempfile.mkdtemp(prefix="nb201-sample-"))
-    for device in DEVICES:
+    for device in devices:
         frame = pd.read_csv(NB201 / f"{device}.csv")
         if sample:
             frame = frame.sample(n=sample, random_state=0)
         path = tmp / f"{device}.csv"
         frame.to_csv(path, index=False)
+        yield device, path
+
+
+def k20_rows(data, draws: int, **labels) -> list[dict]:
+    """MAC-only and additive at k = 20 (median of ``draws``), one row per predictor."""
+    preds = {"mac": MacPredictor(), "additive": AdditivePredictor()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = k_shot(preds, data.X, data.y, ks=(20,), draws=draws, seed=0)
+    return [
+        {**labels, "predictor": r["predictor"], **{c: r[c] for c in COLUMNS if c in r}}
+        for _, r in table.iterrows()
+    ]
+
+
+def nb201(out: Path, jobs: int, draws: int, sample: int) -> None:
+    rows = []
+    for device, path in sampled(DEVICES, sample):
         for prune in (False, True):
             data = load_training(path, prune_dead=prune, n_jobs=jobs)
-            preds = {"mac": MacPredictor(), "additive": AdditivePredictor()}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = k_shot(preds, data.X, data.y, ks=(20,), draws=draws, seed=0)
-            for _, r in table.iterrows():
-                rows.append(
-                    {
-                        "device": device,
-                        "prune_dead": prune,
-                        "predictor": r["predictor"],
-                        **{c: r[c] for c in COLUMNS if c in r},
-                    }
-                )
+            rows += k20_rows(data, draws, device=device, prune_dead=prune)
     table = pd.DataFrame(rows)
     show(
         f"NAS-Bench-201 devices, k = 20, median of {draws} draws (connected networks only)",

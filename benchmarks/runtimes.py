@@ -14,15 +14,11 @@ Sections (each can be run alone with --only):
 from __future__ import annotations
 
 import argparse
-import tempfile
-import warnings
 from pathlib import Path
 
 import pandas as pd
-from predict_accuracy import BOARDS, COLUMNS, NB201, show
+from predict_accuracy import BOARDS, COLUMNS, k20_rows, sampled, show
 
-from costmodel.predict.estimators import AdditivePredictor, MacPredictor
-from costmodel.predict.evaluate import k_shot
 from costmodel.predict.workflow import compare_predictors, fit_profile, load_training
 
 RUNTIME_BOARDS = {
@@ -61,28 +57,10 @@ def boards(out: Path, jobs: int, draws: int) -> None:
 
 def nb201(out: Path, jobs: int, draws: int, sample: int) -> None:
     rows = []
-    tmp = Path(tempfile.mkdtemp(prefix="nb201-sample-"))
-    for device in ("raspi4", "pixel3"):
-        frame = pd.read_csv(NB201 / f"{device}.csv")
-        if sample:
-            frame = frame.sample(n=sample, random_state=0)
-        path = tmp / f"{device}.csv"
-        frame.to_csv(path, index=False)
+    for device, path in sampled(("raspi4", "pixel3"), sample):
         for lowering, (runtime, prune) in LOWERINGS.items():
             data = load_training(path, runtime=runtime, prune_dead=prune, n_jobs=jobs)
-            preds = {"mac": MacPredictor(), "additive": AdditivePredictor()}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = k_shot(preds, data.X, data.y, ks=(20,), draws=draws, seed=0)
-            for _, r in table.iterrows():
-                rows.append(
-                    {
-                        "device": device,
-                        "lowering": lowering,
-                        "predictor": r["predictor"],
-                        **{c: r[c] for c in COLUMNS if c in r},
-                    }
-                )
+            rows += k20_rows(data, draws, device=device, lowering=lowering)
     table = pd.DataFrame(rows)
     show(
         f"NAS-Bench-201 TFLite devices, k = 20, median of {draws} draws, {sample} networks",

@@ -41,3 +41,15 @@ class _Svd(nn.Module):
 
 def unexportable() -> nn.Module:
     return _Svd()
+
+
+class Dead(nn.Module):
+    """conv_a feeds the output; conv_b only reaches it multiplied by zero."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_a = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv_b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv_a(x) + self.conv_b(x).relu() * 0.0

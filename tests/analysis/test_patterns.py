@@ -2,23 +2,11 @@
 tested with the other ops in test_ops.py)."""
 
 import pytest
-import torch.nn as nn
+from fixtures_models import Dead
 
 import costmodel
 from costmodel.analysis import AnalysisError
 from costmodel.zoo.nb201 import is_output_connected, live_edges
-
-
-class Dead(nn.Module):
-    """conv_a feeds the output; conv_b only reaches it multiplied by zero."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv_a = nn.Conv2d(4, 4, 3, padding=1)
-        self.conv_b = nn.Conv2d(4, 4, 3, padding=1)
-
-    def forward(self, x):
-        return self.conv_a(x) + self.conv_b(x).relu() * 0.0
 
 
 def test_work_that_only_reaches_the_output_through_a_zero_is_pruned():

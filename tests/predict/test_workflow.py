@@ -260,3 +260,13 @@ def test_the_runtime_defaults_to_the_boards_and_keys_the_features(board, tmp_pat
     assert (lowered.X["nodes"] < eager.X["nodes"]).all()
     assert (lowered.X["macs"] == eager.X["macs"]).all()
     assert lowered.X["batchnorm_ops"].sum() == 0 < eager.X["batchnorm_ops"].sum()
+
+
+def test_the_feature_cache_keys_a_lowering_by_its_rules(tmp_path, monkeypatch):
+    from costmodel.analysis import rewrites
+
+    cache = FeatureCache(tmp_path)
+    before = cache._path("random:seed=1", None, False, "onnxruntime")
+    assert before != cache._path("random:seed=1", None, False, "eager")
+    monkeypatch.setitem(rewrites.RUNTIME_RULES, "onnxruntime", ("drop_free",))
+    assert cache._path("random:seed=1", None, False, "onnxruntime") != before

@@ -31,20 +31,21 @@ def rule(name: str) -> Callable[[Rule], Rule]:
 # Which rules each runtime applies, in order (rule names; see the modules of this package).
 RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     "eager": (),
-    # ExecuTorch with the XNNPACK delegate: export removes dead work, views and identities;
-    # XNNPACK's passes fold batch norm into conv/linear, fuse ReLU and clamps (ReLU6, hardtanh)
-    # into the op producing them, and the delegate computes convolutions in NHWC, converting
-    # at the boundaries with NCHW-only ops.
+    # ExecuTorch with the XNNPACK delegate: export removes views and identities (not ``x * 0``
+    # of a live tensor: it runs); XNNPACK's passes fold batch norm into conv/linear, fuse ReLU
+    # and clamps (ReLU6, hardtanh) into the op producing them, and the delegate computes
+    # convolutions in NHWC, converting at the boundaries with NCHW-only ops.
     "executorch": (
-        "dead_work",
         "drop_free",
         "fold_batchnorm",
         "fuse_activation_xnnpack",
         "layout_copies_nhwc",
     ),
-    # ONNX Runtime (CPU provider, all graph optimisations): constant folding, identity and
-    # dropout elimination, Conv+BatchNorm fusion, Conv/Gemm + activation fusion (FusedConv).
-    "onnxruntime": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_ort"),
+    # ONNX Runtime (CPU provider, all graph optimisations): identity and dropout elimination,
+    # Conv+BatchNorm fusion, Conv/Gemm + activation fusion (FusedConv). Its constant folding
+    # needs all-constant inputs, so ``x * 0`` of a live tensor runs: no dead-work rule (the
+    # 442-model board agrees: counting dead branches predicts it better).
+    "onnxruntime": ("drop_free", "fold_batchnorm", "fuse_activation_ort"),
     # TFLite / LiteRT converters: dead work folded, BN folded into conv, ReLU/ReLU6 fused into
     # the conv or add producing them (imported NAS-Bench-201 raspi4 / pixel3 timings).
     "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),

@@ -126,7 +126,11 @@ class FeatureCache:
         if content is None:
             return None
         key = (CACHE_FORMAT, content, tuple(shape) if shape else None, prune_dead, dtype)
-        return repr(key if runtime == "eager" else (*key, runtime))  # eager keys unchanged
+        if runtime == "eager":
+            return repr(key)  # eager keys as they were
+        from costmodel.analysis.rewrites import RUNTIME_RULES
+
+        return repr((*key, runtime, tuple(RUNTIME_RULES[runtime])))  # a lowering by its rules
 
     def _path(self, key: str, part: str = "row") -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()

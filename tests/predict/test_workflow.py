@@ -266,7 +266,7 @@ def test_the_feature_cache_keys_a_lowering_by_its_rules(tmp_path, monkeypatch):
     from costmodel.analysis import rewrites
 
     cache = FeatureCache(tmp_path)
-    before = cache._path("random:seed=1", None, False, "onnxruntime")
-    assert before != cache._path("random:seed=1", None, False, "eager")
+    before = cache._key("random:seed=1", None, False, None, "onnxruntime")
+    assert before != cache._key("random:seed=1", None, False, None, "eager")
     monkeypatch.setitem(rewrites.RUNTIME_RULES, "onnxruntime", ("drop_free",))
-    assert cache._path("random:seed=1", None, False, "onnxruntime") != before
+    assert cache._key("random:seed=1", None, False, None, "onnxruntime") != before

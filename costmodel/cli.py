@@ -463,7 +463,7 @@ def _runtime_arg(p: argparse.ArgumentParser, default: str | None, text: str) -> 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from costmodel.predict.registry import PREDICTORS
+    from costmodel.predict.estimators import PREDICTORS  # importing it registers every predictor
 
     parser = argparse.ArgumentParser(
         prog="costmodel",

@@ -342,3 +342,13 @@ def test_profile_bad_model_is_one_line(capsys):
     assert main(["profile", "nosuchnet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("costmodel profile: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_fit_lists_every_registered_predictor_in_a_fresh_process():
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "costmodel.cli", "fit", "--help"], capture_output=True, text=True
+    ).stdout
+    assert "{mac,additive,oplevel,full}" in out.replace(" ", "").replace("\n", "")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from costmodel.predict.estimators import AdditivePredictor, MacPredictor, TransferPredictor
+from costmodel.predict.estimators import AdditivePredictor, MacPredictor
 from costmodel.predict.evaluate import k_shot
 from costmodel.predict.features import FeatureCache, featurize
 from costmodel.predict.workflow import compare_predictors, load_training
@@ -125,7 +125,7 @@ def transfer(out: Path, jobs: int, draws: int) -> None:
     preds = {
         "mac": MacPredictor(),
         "additive": AdditivePredictor(),
-        "prior (oneDNN on, adapted)": TransferPredictor(prior=prior),
+        "prior (oneDNN on, adapted)": AdditivePredictor(prior=prior),
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -464,9 +464,6 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
         return self.estimator_.breakdown(X)
 
 
-# Older name of adapting a prior (kept for code written against it).
-TransferPredictor = AdditivePredictor
-
 __all__ = [
     "AdditivePredictor",
     "ConstantPredictor",
@@ -474,6 +471,5 @@ __all__ = [
     "MacPredictor",
     "OpLevelPredictor",
     "PREDICTORS",
-    "TransferPredictor",
     "make_predictor",
 ]

@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.base import clone
 from sklearn.model_selection import GroupKFold, KFold
 
-from costmodel.analysis.taxonomy import KINDS, NO_DATA_CATEGORIES
+from costmodel.analysis.taxonomy import NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
@@ -28,8 +28,6 @@ from costmodel.predict.registry import check_size, make_predictor
 from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
 from costmodel.zoo import family
 from costmodel.zoo import input_shape as spec_shape
-
-BREAKDOWN = KINDS  # predicted time per kind of work
 
 
 @dataclass

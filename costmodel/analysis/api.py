@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -9,14 +10,17 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from costmodel.analysis.blocks import plan
 from costmodel.analysis.capture import eval_mode, module_calls, run_graph
 from costmodel.analysis.dispatch import run_dispatch
 from costmodel.analysis.errors import AnalysisError
 from costmodel.analysis.patterns import mark_channel_shuffles
 from costmodel.analysis.result import Analysis
 from costmodel.analysis.rewrites import RULES, lower
+from costmodel.analysis.structure import structural_keys
 from costmodel.analysis.trace import (
     _first_line,
+    _Tracer,
     _user_location,
     raise_untraceable,
     trace_with_fallback,
@@ -68,7 +72,7 @@ def resolve_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dt
         return DTYPES[dtype]
     if dtype is not None:
         return dtype
-    for t in [*model.parameters(), *model.buffers()]:
+    for t in itertools.chain(model.parameters(), model.buffers()):
         if t.is_floating_point():
             return t.dtype
     return torch.float32
@@ -90,7 +94,9 @@ def _meta_recurrent_weights(model: nn.Module) -> None:
 
 def _checked_dtype(dtype: torch.dtype | str | None, model: nn.Module) -> torch.dtype:
     want, own = resolve_dtype(dtype, model), resolve_dtype(None, model)
-    floating = any(t.is_floating_point() for t in [*model.parameters(), *model.buffers()])
+    floating = any(
+        t.is_floating_point() for t in itertools.chain(model.parameters(), model.buffers())
+    )
     if floating and want != own:
         name = str(want).replace("torch.", "")
         raise AnalysisError(
@@ -113,6 +119,7 @@ def analyze(
     name: str | None = None,
     prune_dead: bool = False,
     runtime: str = "eager",
+    reuse_blocks: bool = True,
 ) -> Analysis:
     """Count MACs, FLOPs, bytes and parameters of every node of ``model`` on one input shape.
 
@@ -128,6 +135,9 @@ def analyze(
     identities and views removed, layout copies added; see :mod:`costmodel.analysis.rewrites`);
     each lowered row lists the eager nodes it came from in ``sources``. ``prune_dead`` applies
     only the dead-work rule (``x * 0`` and what only feeds it), on top of ``runtime``'s rules.
+    ``reuse_blocks`` reuses the records of blocks analysed before (in this model or an earlier
+    analysis) instead of tracing them again; the table is the same either way (see
+    :mod:`costmodel.analysis.blocks`).
     """
     if isinstance(model, str):
         from costmodel.zoo import build
@@ -159,15 +169,30 @@ def analyze(
     notes: list[str] = []
     with eval_mode(model):  # restores everything below on exit
         _meta_recurrent_weights(model)
-        graph, failures = None, []
+        graph, failures, blocks, keys = None, [], {}, None
         if method != "dispatch":
+            keys = structural_keys(model)
+            if reuse_blocks:
+                rules = _Tracer(set(leaf_paths), leaf_types)
+                blocks = plan(model, keys, rules.is_leaf_module, leaf_paths, leaf_types)
             graph, failures = trace_with_fallback(
-                model, leaf_paths, leaf_types, concrete_args, auto_leaf=method == "auto"
+                model, leaf_paths, leaf_types, concrete_args, method == "auto", blocks=blocks
             )
         for f in failures[: len(failures) - (graph is None)]:
             notes.append(f"fx could not trace '{f.module_path}' ({f.message}); it is one leaf node")
         if graph is not None:
-            records, calls, used = run_graph(model, graph, inputs), module_calls(graph), "fx"
+            try:
+                records = run_graph(model, graph, inputs, blocks, keys)
+            except AnalysisError:
+                if not blocks:
+                    raise
+                # name the failing node as the full graph does: trace again without blocks
+                blocks = {}
+                graph, _ = trace_with_fallback(
+                    model, leaf_paths, leaf_types, concrete_args, method == "auto"
+                )
+                records = run_graph(model, graph, inputs, blocks, keys)
+            calls, used = module_calls(graph, blocks), "fx"
         elif method == "fx":
             raise_untraceable(model, failures)
         else:

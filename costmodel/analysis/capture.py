@@ -20,6 +20,7 @@ import torch.fx as fx
 import torch.nn as nn
 from torch.utils._python_dispatch import _disable_current_modes
 
+from costmodel.analysis import blocks as blocks_
 from costmodel.analysis.errors import AnalysisError
 from costmodel.analysis.recorder import META, OpEvent, OpRecorder, _map, _tensors
 from costmodel.analysis.structure import structural_key
@@ -186,7 +187,7 @@ def _make(x: Any) -> Any:
     return x.make() if isinstance(x, _TensorSpec) else x
 
 
-def _module_signature(m: nn.Module) -> tuple:
+def _module_signature(m: nn.Module, keys: dict[int, str] | None = None) -> tuple:
     """What determines a module's work besides its inputs: its full structural key (class,
     every configuration attribute, parameter shapes; see
     :func:`costmodel.analysis.structure.structural_key`).
@@ -196,7 +197,8 @@ def _module_signature(m: nn.Module) -> tuple:
     """
     if not type(m).__module__.startswith("torch.nn."):
         return ("instance", id(m))
-    return ("module", structural_key(m))
+    key = keys.get(id(m)) if keys else None
+    return ("module", key or structural_key(m))
 
 
 # Node results keyed by what fully determines them (torch.nn module settings and parameter
@@ -216,15 +218,25 @@ def _cache_for(key: Any, local: dict) -> dict:
 class _GraphRunner(fx.Interpreter):
     """Runs a traced graph node by node under the recorder, keeping one record per node."""
 
-    def __init__(self, root: nn.Module, graph: fx.Graph, recorder: OpRecorder) -> None:
+    def __init__(
+        self,
+        root: nn.Module,
+        graph: fx.Graph,
+        recorder: OpRecorder,
+        blocks: dict[str, blocks_.Fragment] | None = None,
+        keys: dict[int, str] | None = None,
+    ) -> None:
         super().__init__(root, garbage_collect_values=True, graph=graph)
         self.extra_traceback = False  # our errors already name the node; keep them one line
         self.recorder = recorder
+        self.blocks = blocks or {}
+        self.keys = keys if keys is not None else {}
         self.records: list[NodeRecord] = []
+        self.candidates: list[tuple[bool, str]] = []  # fx's name candidate of each record
+        self.alias: dict[str, str] = {}  # block node -> the spliced record that is its output
         self.metas: dict[str, list] = {}
         self.attr_params: dict[str, int] = {}
         self.local_cache: dict[Any, tuple[Any, list[OpEvent]]] = {}
-        self.submodules = dict(root.named_modules())
         self._signatures: dict[str, tuple] = {}
         self._param_counts: dict[str, int] = {}
 
@@ -236,10 +248,10 @@ class _GraphRunner(fx.Interpreter):
 
     def signature(self, target: str) -> tuple:
         if target not in self._signatures:
-            self._signatures[target] = _module_signature(self.submodules[target])
+            self._signatures[target] = _module_signature(self.submodules[target], self.keys)
         return self._signatures[target]
 
-    def _cache_key(self, n: fx.Node, args: Any, kwargs: Any) -> Any:
+    def _cache_key(self, n: fx.Node, args: Any, kwargs: Any, target: Any = None) -> Any:
         """A hashable key for a node's work, or None when the node must run for real."""
         if n.op not in ("call_module", "call_function", "call_method"):
             return None
@@ -259,10 +271,40 @@ class _GraphRunner(fx.Interpreter):
             _map(leaf, (args, kwargs))
         except LookupError:
             return None
-        target = self.signature(n.target) if n.op == "call_module" else (n.op, n.target)
+        if target is None:
+            target = self.signature(n.target) if n.op == "call_module" else (n.op, n.target)
         return (target, tuple(leaves), len(args), tuple(kwargs))
 
+    def run_block(self, n: fx.Node) -> Any:
+        """Run a block node: reuse the records of an equal block on equal inputs, or run its
+        fragment; either way its records join this graph's under the block's path."""
+        fragment = self.blocks[n.target]
+        with self._set_current_node(n):
+            args, kwargs = self.fetch_args_kwargs_from_env(n)
+        key = self._cache_key(n, args, kwargs, target=("block", fragment.key))
+        hit = blocks_._RUNS.get(key) if key is not None else None
+        if hit is not None:
+            with _disable_current_modes():  # rebuild outputs without the recorder
+                value = _map(_make, hit[0])
+            records, candidates = hit[1], hit[2]
+        else:
+            module = self.submodules[n.target]
+            inner = _GraphRunner(module, fragment.graph, self.recorder, fragment.blocks, self.keys)
+            value = inner.run(*args)
+            records, candidates = inner.records, inner.candidates
+            if key is not None and not any(self.recorder.is_param(t) for t in _tensors(value)):
+                blocks_._remember(blocks_._RUNS, key, (_map(_spec, value), records, candidates))
+        out = blocks_.splice(
+            self.records, self.candidates, n, self.submodules[n.target], fragment, records,
+            candidates, self.alias,
+        )  # fmt: skip
+        self.alias[n.name] = out
+        self.metas[n.name] = tensor_meta(value)[0]
+        return value
+
     def run_node(self, n: fx.Node) -> Any:
+        if n.op == "call_module" and n.target in self.blocks:
+            return self.run_block(n)
         self.recorder.take()
         try:
             with self._set_current_node(n):
@@ -293,6 +335,7 @@ class _GraphRunner(fx.Interpreter):
                 "Check that the input shape matches what the model expects."
             ) from exc
         self.records.append(self._record(n, value, events))
+        self.candidates.append(blocks_.candidate(n))
         return value
 
     def _record(self, n: fx.Node, value: Any, events: list[OpEvent]) -> NodeRecord:
@@ -314,7 +357,7 @@ class _GraphRunner(fx.Interpreter):
             input_shapes=[s for a in n.all_input_nodes for s in self.metas.get(a.name, [])],
             output_shapes=out_shapes,
             dtype=dtype,
-            inputs=[a.name for a in n.all_input_nodes],
+            inputs=[self.alias.get(a.name, a.name) for a in n.all_input_nodes],
         )
         if n.op in ("placeholder", "output"):
             rec.category = "io"
@@ -361,30 +404,41 @@ def _target_name(root: nn.Module, n: fx.Node) -> str:
 
 
 def run_graph(
-    root: nn.Module, graph: fx.Graph, example_inputs: tuple[Any, ...]
+    root: nn.Module,
+    graph: fx.Graph,
+    example_inputs: tuple[Any, ...],
+    blocks: dict[str, blocks_.Fragment] | None = None,
+    keys: dict[int, str] | None = None,
 ) -> list[NodeRecord]:
     """Execute ``graph`` (traced from ``root``) on meta twins of ``example_inputs``; return one
-    record per node."""
+    record per node of the full graph (``blocks``' nodes expanded into their records, named
+    as a full trace names them; see :mod:`costmodel.analysis.blocks`)."""
     recorder = OpRecorder()
     recorder.mark_params(root)
-    runner = _GraphRunner(root, graph, recorder)
+    runner = _GraphRunner(root, graph, recorder, blocks, keys)
     # Outside inference mode, composite ops (conv2d, linear) decompose to the ATen ops the
     # formulas know; inference mode would hand them over undecomposed.
     with torch.inference_mode(False), torch.no_grad(), recorder:
         runner.run(*make_meta_inputs(example_inputs))
+    if runner.alias:  # some block was spliced in: the names are fx's for the full graph
+        blocks_.rename(runner.records, runner.candidates)
     return runner.records
 
 
-def module_calls(graph: fx.Graph) -> int:
+def module_calls(graph: fx.Graph, blocks: dict[str, blocks_.Fragment] | None = None) -> int:
     """How many nn.Module forward calls the eager model makes, containers included.
 
     torch.fx inlines containers (nn.Sequential, blocks) that eager PyTorch still calls, at a
     measurable cost per call on small boards; each node's ``nn_module_stack`` says which modules
     it runs inside. A module call starts wherever that stack gains an entry it did not have on
-    the previous node; every leaf ``call_module`` node is one call of its own.
+    the previous node; every leaf ``call_module`` node is one call of its own, and a block kept
+    as one node makes the calls its fragment counted.
     """
     calls, prev = 1, []  # the root module's forward
+    blocks = blocks or {}
     for n in graph.nodes:
+        if n.op == "call_module" and n.target in blocks:
+            calls += blocks[n.target].calls - 1  # counted once below, like any leaf call
         stack = list((n.meta.get("nn_module_stack") or {}).keys())
         if n.op == "call_module":
             calls += 1

@@ -51,19 +51,21 @@ NODE_COLUMNS = (
     "inputs",
     "sources",
 )
-_SUMS = (
-    "macs",
-    "flops",
-    "act_bytes_read",
-    "param_bytes_read",
-    "bytes_written",
-    "params",
-    "n_aten_ops",
-)
+_CATEGORY_SUMS = ("ops", "macs", "flops", "bytes", "params", "n_aten_ops")
 
 
 def _shape_str(shapes: Sequence[Sequence[int]]) -> str:
     return ";".join("x".join(str(d) for d in s) for s in shapes)
+
+
+def groups(r: NodeRecord) -> int:
+    """The ``groups`` column: a convolution's groups, a channel shuffle's, else 0."""
+    a = r.attrs
+    return a.get("groups", 0) if "in_channels" in a or r.category == "shuffle" else 0
+
+
+def _bytes(r: NodeRecord) -> int:
+    return r.act_bytes_read + r.param_bytes_read + r.bytes_written
 
 
 def _row(r: NodeRecord) -> dict[str, Any]:
@@ -81,7 +83,7 @@ def _row(r: NodeRecord) -> dict[str, Any]:
         "unknown": ",".join(r.unknown),
         "kernel": "x".join(map(str, kernel)) if kernel and "in_channels" in a else "",
         "stride": "x".join(map(str, a["stride"])) if "in_channels" in a else "",
-        "groups": a.get("groups", 0) if "in_channels" in a or r.category == "shuffle" else 0,
+        "groups": groups(r),
         "in_channels": a.get("in_channels", 0),
         "out_channels": a.get("out_channels", 0),
     }
@@ -93,7 +95,9 @@ class Analysis:
 
     Attributes: ``nodes`` (one row per graph node), ``by_category`` (totals per op category),
     ``totals`` (whole-model counts), ``unknown_ops`` (ops with no formula), ``method`` (``fx``, or
-    ``dispatch`` when the fallback captured the model), ``notes`` (what the tracer had to do).
+    ``dispatch`` when the fallback captured the model), ``notes`` (what the tracer had to do),
+    ``records`` (the node records the table is made of). Totals are summed over the records, and
+    the ``nodes`` table is built on first use, so bulk featurising never pays for a DataFrame.
     """
 
     def __init__(
@@ -111,9 +115,40 @@ class Analysis:
         self.input_shapes = input_shapes
         self.method = method
         self.notes = list(notes or [])
-        self.nodes = pd.DataFrame([_row(r) for r in records], columns=list(NODE_COLUMNS))
+        self.records = records
+        self._nodes: pd.DataFrame | None = None
         self._module_calls = module_calls
         self._params = params
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        """One row per graph node (see :data:`NODE_COLUMNS`)."""
+        if self._nodes is None:
+            self._nodes = pd.DataFrame([_row(r) for r in self.records], columns=list(NODE_COLUMNS))
+        return self._nodes
+
+    def _op_records(self) -> list[NodeRecord]:
+        return [r for r in self.records if r.category not in NON_OP_CATEGORIES]
+
+    def category_sums(self) -> dict[str, dict[str, int]]:
+        """``{category: {ops, macs, flops, bytes, params, n_aten_ops}}`` in taxonomy order;
+        ``ops`` counts logical ops (a channel shuffle chain is one)."""
+        sums: dict[str, dict[str, int]] = {}
+        logical: dict[str, set[str]] = {}
+        for r in self._op_records():
+            row = sums.get(r.category)
+            if row is None:
+                row = sums[r.category] = dict.fromkeys(_CATEGORY_SUMS, 0)
+                logical[r.category] = set()
+            logical[r.category].add(r.pattern or r.name)
+            row["macs"] += r.macs
+            row["flops"] += r.flops
+            row["bytes"] += _bytes(r)
+            row["params"] += r.params
+            row["n_aten_ops"] += len(r.aten_ops)
+        for c, names in logical.items():
+            sums[c]["ops"] = len(names)
+        return {c: sums[c] for c in CATEGORIES if c in sums}
 
     @property
     def ops(self) -> pd.DataFrame:
@@ -123,25 +158,23 @@ class Analysis:
     @property
     def unknown_ops(self) -> pd.DataFrame:
         """One row per node whose work could not be costed: node, module, ATen op and reason."""
-        bad = self.nodes[self.nodes["category"] == "unknown"]
-        return bad[["name", "module", "target", "unknown"]].reset_index(drop=True)
+        rows = [
+            (r.name, r.module, r.target, ",".join(r.unknown))
+            for r in self.records
+            if r.category == "unknown"
+        ]
+        return pd.DataFrame(rows, columns=["name", "module", "target", "unknown"])
 
     @property
     def by_category(self) -> pd.DataFrame:
         """Per-category totals; ``ops`` counts logical ops (a channel shuffle chain is one)."""
-        ops = self.ops.assign(
-            logical=lambda d: d["pattern"].where(d["pattern"] != "", d["name"]),
-            bytes=lambda d: d["act_bytes_read"] + d["param_bytes_read"] + d["bytes_written"],
-        )
-        g = ops.groupby("category", sort=False)
+        sums = self.category_sums()
         table = pd.DataFrame(
-            {
-                "ops": g["logical"].nunique(),
-                **{c: g[c].sum() for c in ("macs", "flops", "bytes", "params", "n_aten_ops")},
-            }
+            [list(v.values()) for v in sums.values()],
+            index=pd.Index(list(sums), name="category"),
+            columns=list(_CATEGORY_SUMS),
+            dtype="int64",
         )
-        order = [c for c in CATEGORIES if c in table.index]
-        table = table.loc[order]
         total_bytes = max(int(table["bytes"].sum()), 1)
         table["macs_share"] = table["macs"] / max(int(table["macs"].sum()), 1)
         table["bytes_share"] = table["bytes"] / total_bytes
@@ -164,18 +197,24 @@ class Analysis:
     @property
     def totals(self) -> dict[str, Any]:
         """Whole-model counts (parameters counted once even when a module is reused)."""
-        ops = self.ops
-        conv = ops[ops["category"].str.startswith("conv_")]
-        totals: dict[str, Any] = {c: int(ops[c].sum()) for c in _SUMS if c != "params"}
+        ops = self._op_records()
+        totals: dict[str, Any] = {
+            "macs": sum(r.macs for r in ops),
+            "flops": sum(r.flops for r in ops),
+            "act_bytes_read": sum(r.act_bytes_read for r in ops),
+            "param_bytes_read": sum(r.param_bytes_read for r in ops),
+            "bytes_written": sum(r.bytes_written for r in ops),
+            "n_aten_ops": sum(len(r.aten_ops) for r in ops),
+        }
         totals.update(
             params=self._params,
             bytes=totals["act_bytes_read"] + totals["param_bytes_read"] + totals["bytes_written"],
-            nodes=int(len(ops)),
-            logical_ops=int(ops["pattern"].where(ops["pattern"] != "", ops["name"]).nunique()),
-            mac_nodes=int(ops["category"].isin(MAC_CATEGORIES).sum()),
+            nodes=len(ops),
+            logical_ops=len({r.pattern or r.name for r in ops}),
+            mac_nodes=sum(r.category in MAC_CATEGORIES for r in ops),
             module_calls=self._module_calls,
-            conv_groups=int(conv["groups"].sum()),
-            unknown=int((ops["category"] == "unknown").sum()),
+            conv_groups=sum(groups(r) for r in ops if r.category.startswith("conv_")),
+            unknown=sum(r.category == "unknown" for r in ops),
         )
         return totals
 

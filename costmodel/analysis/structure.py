@@ -25,6 +25,8 @@ import torch.nn as nn
 _LIBRARY_PREFIXES = ("torch", "costmodel", "builtins", "typing", "collections", "abc")
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _PLAIN = (type(None), bool, int, float, str, complex)
+_PLAIN_TYPES = frozenset(_PLAIN)
+_TABLES = frozenset({"_parameters", "_buffers", "_modules"})
 
 
 def _is_library(obj: Any) -> bool:
@@ -82,32 +84,59 @@ def _configuration(m: nn.Module) -> list[tuple[str, Any]]:
     """Public attributes (any type but tensors held as parameters/buffers/submodules) and
     private ones with plain values: everything a forward can read besides its inputs."""
     out = []
-    for name, value in sorted(vars(m).items()):
-        if name in ("_parameters", "_buffers", "_modules"):
+    for name, value in vars(m).items():
+        if name in _TABLES:
             continue
-        if name.startswith("_") and not isinstance(value, _PLAIN):
-            continue  # hooks, caches and other machinery
-        out.append((name, _describe(value)))
+        if type(value) in _PLAIN_TYPES:
+            out.append((name, value))
+        elif name[0] != "_":  # private non-plain values are hooks, caches and other machinery
+            out.append((name, _describe(value)))
+    out.sort(key=_first)
     return out
+
+
+def _first(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
+def _own_entry(m: nn.Module) -> bytes:
+    kind = type(m)
+    tensors = [
+        (n, None if t is None else (tuple(t.shape), str(t.dtype)))
+        for n, t in [*m._parameters.items(), *m._buffers.items()]
+    ]
+    entry = (kind.__module__, kind.__qualname__, _configuration(m), tensors)
+    return repr(entry).encode() + _source(kind).encode()
+
+
+def structural_keys(module: nn.Module) -> dict[int, str]:
+    """:func:`structural_key` of ``module`` and of every submodule, by ``id``, computed once
+    each (a Merkle tree: a module's key hashes its own entry and its children's names and
+    keys), so keying every block of a deep network costs one pass over its modules."""
+    keys: dict[int, str] = {}
+
+    def visit(m: nn.Module) -> str:
+        key = keys.get(id(m))
+        if key is None:
+            h = hashlib.sha256(_own_entry(m))
+            for name, child in m._modules.items():
+                h.update(f"|{name}=".encode())
+                h.update(b"None" if child is None else visit(child).encode())
+            key = keys[id(m)] = h.hexdigest()
+        return key
+
+    visit(module)
+    return keys
 
 
 def structural_key(module: nn.Module) -> str:
     """A hex digest of what determines ``module``'s analysis on a given input.
 
-    It covers the module tree (paths, shared modules at every path), each module's class, its
-    full configuration (public non-tensor attributes, not ``extra_repr``, which is empty for some
-    modules), the shape and dtype of every parameter and buffer (values do not change counts),
-    and the source of every class defined outside torch and costmodel (an edited ``forward``
-    changes the key). Pure: the module is only read.
+    It covers the module tree (child names at every level, shared modules at every path), each
+    module's class, its full configuration (public non-tensor attributes, not ``extra_repr``,
+    which is empty for some modules), the shape and dtype of every parameter and buffer (values
+    do not change counts), and the source of every class defined outside torch and costmodel (an
+    edited ``forward`` changes the key). It does not depend on where the module sits in a larger
+    model. Pure: the module is only read.
     """
-    h = hashlib.sha256()
-    for path, m in module.named_modules(remove_duplicate=False):
-        kind = type(m)
-        tensors = [
-            (n, None if t is None else (tuple(t.shape), str(t.dtype)))
-            for n, t in [*m._parameters.items(), *m._buffers.items()]
-        ]
-        entry = (path, kind.__module__, kind.__qualname__, _configuration(m), tensors)
-        h.update(repr(entry).encode())
-        h.update(_source(kind).encode())
-    return h.hexdigest()
+    return structural_keys(module)[id(module)]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import linecache
 import os
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,22 +61,41 @@ class _Tracer(fx.Tracer):
     # traced, never executed on the real buffer.
     proxy_buffer_attributes = True
 
-    def __init__(self, leaf_paths: set[str], leaf_types: tuple[type, ...]) -> None:
+    def __init__(
+        self,
+        leaf_paths: set[str],
+        leaf_types: tuple[type, ...],
+        blocks: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.leaf_paths = leaf_paths
         self.leaf_types = leaf_types
+        self.blocks = blocks or {}  # path -> Fragment: kept as one node (costmodel.analysis.blocks)
+        self.inline: set[str] = set()  # blocks called in a way their fragment does not cover
         self.path_stack: list[tuple[str, str]] = []
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         if qualname in self.leaf_paths or (self.leaf_types and isinstance(m, self.leaf_types)):
+            return True
+        if qualname in self.blocks and qualname not in self.inline:
             return True
         return super().is_leaf_module(m, qualname)
 
     def call_module(self, m, forward, args, kwargs):
         # Pushed on entry and popped only on success: after an exception the stack names the
         # innermost module whose tracing failed.
-        self.path_stack.append((self.path_of_module(m), type(m).__name__))
-        out = super().call_module(m, forward, args, kwargs)
+        path = self.path_of_module(m)
+        self.path_stack.append((path, type(m).__name__))
+        block = self.blocks.get(path)
+        plain = block is None or (
+            not kwargs and len(args) == block.arity and all(isinstance(a, fx.Proxy) for a in args)
+        )
+        if not plain:  # e.g. called with a constant: traced through, as without blocks
+            self.inline.add(path)
+        try:
+            out = super().call_module(m, forward, args, kwargs)
+        finally:
+            self.inline.discard(path)
         self.path_stack.pop()
         return out
 
@@ -102,9 +121,13 @@ def fx_trace(
     leaf_paths: Iterable[str] = (),
     leaf_types: tuple[type, ...] = (),
     concrete_args: dict[str, Any] | None = None,
+    blocks: Mapping[str, Any] | None = None,
 ) -> fx.Graph | TraceFailure:
-    """Trace ``model``; return the graph, or a :class:`TraceFailure` describing the error."""
-    tracer = _Tracer(set(leaf_paths), tuple(leaf_types))
+    """Trace ``model``; return the graph, or a :class:`TraceFailure` describing the error.
+
+    ``blocks`` (path -> :class:`~costmodel.analysis.blocks.Fragment`) are kept as one node each.
+    """
+    tracer = _Tracer(set(leaf_paths), tuple(leaf_types), blocks)
     try:
         graph = tracer.trace(model, concrete_args=concrete_args)
     except Exception as exc:
@@ -120,6 +143,7 @@ def trace_with_fallback(
     concrete_args: dict[str, Any] | None = None,
     auto_leaf: bool = True,
     max_auto_leaves: int = 64,
+    blocks: Mapping[str, Any] | None = None,
 ) -> tuple[fx.Graph | None, list[TraceFailure]]:
     """Trace, turning each failing submodule into a leaf (when ``auto_leaf``) until it works.
 
@@ -129,7 +153,7 @@ def trace_with_fallback(
     leaves = set(leaf_paths)
     failures: list[TraceFailure] = []
     while True:
-        result = fx_trace(model, leaves, leaf_types, concrete_args)
+        result = fx_trace(model, leaves, leaf_types, concrete_args, blocks)
         if isinstance(result, fx.Graph):
             return result, failures
         failures.append(result)

@@ -34,44 +34,55 @@ TOTALS = ("macs", "flops", "bytes", "params", "nodes", "logical_ops", "mac_nodes
           "bytes_written")  # fmt: skip
 
 
-def _kernel_area(text: str) -> int:
-    if not isinstance(text, str) or not text:
-        return 0
-    area = 1
-    for d in text.split("x"):
-        area *= int(d)
-    return area
+def _prod(shape: Sequence[int]) -> int:
+    n = 1
+    for d in shape:
+        n *= d
+    return n
 
 
-def _node_table(nodes: pd.DataFrame) -> pd.DataFrame:
-    ops = nodes[~nodes["category"].isin(["io", "constant"])]
-    out_elems = ops["output_shapes"].map(
-        lambda s: (
-            sum(int(np.prod([int(d) for d in part.split("x")])) for part in s.split(";"))
-            if isinstance(s, str) and s
-            else 0
-        )
-    )
+_NODE_NUMERIC = ("macs", "flops", "act_bytes", "param_bytes", "out_bytes", "params", "groups",
+                 "kernel", "stride", "in_channels", "out_channels", "out_elems", "n_aten_ops",
+                 "is_copy")  # fmt: skip
+
+
+def _node_table(records: Sequence[Any]) -> pd.DataFrame:
+    """One numeric row per op node (what the op-level predictor reads), straight from the
+    analysis records: built for every model of a search space, so no per-node pandas work."""
+    from costmodel.analysis.result import groups
+    from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
+
+    cols: dict[str, list] = {c: [] for c in ("node", "category", *_NODE_NUMERIC, "unknown")}
+    for r in records:
+        if r.category in NON_OP_CATEGORIES:
+            continue
+        a = r.attrs
+        conv = "in_channels" in a
+        kernel = a.get("kernel") if conv else None
+        cols["node"].append(r.name)
+        cols["category"].append(r.category)
+        cols["macs"].append(r.macs)
+        cols["flops"].append(r.flops)
+        cols["act_bytes"].append(r.act_bytes_read)
+        cols["param_bytes"].append(r.param_bytes_read)
+        cols["out_bytes"].append(r.bytes_written)
+        cols["params"].append(r.params)
+        cols["groups"].append(groups(r))
+        cols["kernel"].append(_prod(kernel) if kernel else 0)
+        cols["stride"].append(a["stride"][0] if conv and a.get("stride") else 0)
+        cols["in_channels"].append(a.get("in_channels", 0))
+        cols["out_channels"].append(a.get("out_channels", 0))
+        cols["out_elems"].append(sum(_prod(s) for s in r.output_shapes))
+        cols["n_aten_ops"].append(len(r.aten_ops))
+        cols["is_copy"].append(r.is_copy)
+        # the ops of a node with no formula ("" elsewhere): predict names them
+        cols["unknown"].append(_unknown_names(",".join(r.unknown)))
     return pd.DataFrame(
         {
-            "node": ops["name"].to_numpy(),
-            "category": ops["category"].to_numpy(),
-            "macs": ops["macs"].to_numpy(float),
-            "flops": ops["flops"].to_numpy(float),
-            "act_bytes": ops["act_bytes_read"].to_numpy(float),
-            "param_bytes": ops["param_bytes_read"].to_numpy(float),
-            "out_bytes": ops["bytes_written"].to_numpy(float),
-            "params": ops["params"].to_numpy(float),
-            "groups": ops["groups"].to_numpy(float),
-            "kernel": ops["kernel"].map(_kernel_area).to_numpy(float),
-            "stride": ops["stride"].map(lambda s: int(s.split("x")[0]) if s else 0).to_numpy(float),
-            "in_channels": ops["in_channels"].to_numpy(float),
-            "out_channels": ops["out_channels"].to_numpy(float),
-            "out_elems": out_elems.to_numpy(float),
-            "n_aten_ops": ops["n_aten_ops"].to_numpy(float),
-            "is_copy": ops["is_copy"].to_numpy(float),
-            # the ops of a node with no formula ("" elsewhere): predict names them
-            "unknown": ops["unknown"].map(_unknown_names).to_numpy(str),
+            "node": np.array(cols["node"], dtype=object),
+            "category": np.array(cols["category"], dtype=object),
+            **{c: np.array(cols[c], dtype=float) for c in _NODE_NUMERIC},
+            "unknown": np.array(cols["unknown"], dtype=str),
         }
     )
 
@@ -84,19 +95,18 @@ def _unknown_names(text: Any) -> str:
 def _model_row(analysis) -> dict[str, float]:
     t = analysis.totals
     row = {k: float(t[k]) for k in TOTALS}
-    cat = analysis.by_category
+    cat = analysis.category_sums()
+    none = dict.fromkeys(("ops", "macs", "bytes", "flops"), 0)
     for c in OP_CATEGORIES:
-        present = c in cat.index
-        row[f"{c}_ops"] = float(cat.at[c, "ops"]) if present else 0.0
-        row[f"{c}_macs"] = float(cat.at[c, "macs"]) if present else 0.0
-        row[f"{c}_bytes"] = float(cat.at[c, "bytes"]) if present else 0.0
-        row[f"{c}_flops"] = float(cat.at[c, "flops"]) if present else 0.0
+        sums = cat.get(c, none)
+        for k in ("ops", "macs", "bytes", "flops"):
+            row[f"{c}_{k}"] = float(sums[k])
     row["non_mac_bytes"] = sum(row[f"{c}_bytes"] for c in OP_CATEGORIES if c not in MAC_CATEGORIES)
     row["non_mac_ops"] = sum(row[f"{c}_ops"] for c in OP_CATEGORIES if c not in MAC_CATEGORIES)
     # Ops with no formula are no category's work: predict costs them with a stated fallback.
-    unknown = "unknown" in cat.index
-    row["unknown_ops"] = float(cat.at["unknown", "ops"]) if unknown else 0.0
-    row["unknown_bytes"] = float(cat.at["unknown", "bytes"]) if unknown else 0.0
+    unknown = cat.get("unknown", none)
+    row["unknown_ops"] = float(unknown["ops"])
+    row["unknown_bytes"] = float(unknown["bytes"])
     return row
 
 
@@ -122,7 +132,7 @@ def _analyze_one(
             if dtype is not None:
                 model = model.to(resolve_dtype(dtype, model))
             a = analyze(model, shape, name=spec, prune_dead=prune_dead, runtime=runtime)
-        return _model_row(a), _node_table(a.nodes)
+        return _model_row(a), _node_table(a.records)
     except Exception as exc:  # reported by featurize, which decides what to do
         return None, f"{type(exc).__name__}: {exc}"
 

@@ -101,7 +101,7 @@ def check_stack(case) -> None:
         assert not _forward_fails(model, shape), "analysis gave counts for a failing forward"
         assert a.totals["unknown"] == 0
         assert a.totals["macs"] == flop_counter_macs(copy.deepcopy(model), shape)
-        fresh = _node_table(a.nodes)
+        fresh = _node_table(a.records)
         cached = _decode(json.loads(json.dumps(_encode(fresh))))
         assert cached.equals(fresh), (cached.dtypes, fresh.dtypes)
     after = _snapshot(model)

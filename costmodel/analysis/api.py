@@ -171,7 +171,10 @@ def analyze(
         _meta_recurrent_weights(model)
         graph, failures, blocks, keys = None, [], {}, None
         if method != "dispatch":
-            keys = structural_keys(model)
+            try:
+                keys = structural_keys(model)
+            except Exception:  # an attribute that cannot even be described: no reuse
+                keys, reuse_blocks = None, False
             if reuse_blocks:
                 rules = _Tracer(set(leaf_paths), leaf_types)
                 blocks = plan(model, keys, rules.is_leaf_module, leaf_paths, leaf_types)

@@ -51,6 +51,7 @@ class Fragment:
 _TRACES: dict[Any, Fragment | None] = {}
 _RUNS: dict[Any, tuple[Any, list, list]] = {}
 _LIMIT = 20_000
+_MISSING = object()
 
 
 def clear() -> None:
@@ -125,8 +126,9 @@ def plan(
         inside = path + "."
         rel_leaves = tuple(sorted(p[len(inside) :] for p in leaf_paths if p.startswith(inside)))
         key = (keys[id(m)], rel_leaves, leaf_types)
-        if key in _TRACES:
-            return _TRACES[key]
+        known = _TRACES.get(key, _MISSING)
+        if known is not _MISSING:
+            return known
         found = None
         arity = _plain_arity(m)
         if arity is not None:

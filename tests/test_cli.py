@@ -352,3 +352,27 @@ def test_fit_lists_every_registered_predictor_in_a_fresh_process():
         [sys.executable, "-m", "costmodel.cli", "fit", "--help"], capture_output=True, text=True
     ).stdout
     assert "{mac,additive,oplevel,full}" in out.replace(" ", "").replace("\n", "")
+
+
+def test_fit_predictor_choices_are_the_registry():
+    from costmodel.cli import FIT_PREDICTORS
+    from costmodel.predict.estimators import PREDICTORS
+
+    assert FIT_PREDICTORS == tuple(n for n in PREDICTORS if n != "constant")
+
+
+def test_analyze_imports_no_sklearn_plotting_or_dynamo():
+    """`costmodel analyze` starts fast: it never imports what only other commands need."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from costmodel.cli import main; "
+        "assert main(['analyze', 'resnet?depth=18&width=0.25']) == 0; "
+        "heavy = ('sklearn', 'scipy', 'matplotlib', 'torch._dynamo', "
+        "'costmodel.predict.estimators'); "
+        "print('LOADED', [m for m in heavy if m in sys.modules])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "LOADED []" in run.stdout, run.stdout[-300:]

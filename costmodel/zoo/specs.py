@@ -25,6 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from costmodel.zoo.meta import skip_meta_init
 from costmodel.zoo.registry import resolve_name
 
 SCHEMES = ("nb201", "random")
@@ -281,11 +282,12 @@ def _import_callable(path: str):
 def build(spec: str | ModelSpec, device: str | None = None) -> nn.Module:
     """Build the model a spec names, in evaluation mode.
 
-    ``device="meta"`` builds it without allocating or initialising weights: enough for static
+    ``device="meta"`` builds it without allocating or initialising weights (the ``nn.init``
+    calls and batch-norm resets are skipped, see :mod:`costmodel.zoo.meta`): enough for static
     analysis, and much faster for bulk featurising (e.g. all NAS-Bench-201 networks).
     """
     if device is not None:
-        with torch.device(device):
+        with torch.device(device), skip_meta_init():
             return build(spec)
     s = parse(spec) if isinstance(spec, str) else spec
     if s.kind == "zoo":

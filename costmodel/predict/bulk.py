@@ -9,6 +9,7 @@ table, and the switch of joblib onto a dask cluster (``dask`` extra): a schedule
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -131,6 +132,11 @@ def parallel_backend(
         cluster = nullcontext()
     else:
         workers = n_workers if n_workers and n_workers > 0 else None
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,  # not the workers' shutdown chatter
+        )
     with cluster, Client(address or cluster) as _client, parallel_config(backend="dask"):
         yield

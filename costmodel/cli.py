@@ -372,7 +372,8 @@ def cmd_featurize(args: argparse.Namespace) -> int:
         write_table(long_node_table(features.nodes, list(features.X.index)), nodes_path, False)
         wrote.append(str(nodes_path))
     print(
-        f"{len(features.X)} models featurised ({features.cached} from the cache), "
+        f"{len(features.X)} model{'' if len(features.X) == 1 else 's'} featurised "
+        f"({features.cached} from the cache), "
         f"{len(features.failures)} failed; wrote {', '.join(wrote)}"
     )
     return 0 if len(features.X) or not specs else 2

@@ -318,17 +318,65 @@ def cmd_import_timings(args: argparse.Namespace) -> int:
 
 
 def _specs_arg(text: str) -> list[str]:
-    """A spec, or a CSV file of specs (its ``model`` column)."""
+    """A spec, or a CSV file of specs (its ``model`` or ``spec`` column)."""
     from pathlib import Path
 
     if text.endswith(".csv") and Path(text).exists():
-        from costmodel.bench.store import read_csv
+        from costmodel.predict.bulk import read_specs
 
-        frame = read_csv(text, "CSV of model specs")
-        if "model" not in frame.columns:
-            raise ValueError(f"{text}: no 'model' column of model specs")
-        return list(frame["model"].astype(str))
+        return read_specs(text)
     return [text]
+
+
+def cmd_featurize(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from costmodel.predict.bulk import (
+        check_table_path,
+        long_node_table,
+        parallel_backend,
+        read_specs,
+        write_table,
+    )
+    from costmodel.predict.features import featurize
+
+    specs = [s for path in args.specs for s in read_specs(path)]
+    out = check_table_path(args.output)  # before any work: a run never ends unable to write
+    nodes_path = None
+    if args.nodes:
+        nodes_path = Path(args.nodes)
+        if nodes_path.is_dir():
+            nodes_path = nodes_path / f"nodes{out.suffix}"
+        check_table_path(nodes_path)
+    backend = "dask" if args.scheduler else args.backend  # an address means the dask backend
+    jobs = args.jobs if args.jobs is not None else (-1 if backend == "dask" else 1)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    with parallel_backend(backend, args.scheduler, n_workers=jobs):
+        features = featurize(
+            specs,
+            input_shape=args.input_shape,
+            prune_dead=args.prune_dead,
+            n_jobs=jobs,
+            runtime=args.runtime,
+            errors="skip",
+            progress=progress,
+            chunk_size=args.chunk_size,
+            dtype=args.dtype,
+        )
+    for spec, why in features.failures.items():
+        first = why.strip().splitlines()[0] if why.strip() else "failed"
+        print(f"failed: {spec}: {first}", file=sys.stderr)
+    write_table(features.X, out)
+    wrote = [str(out)]
+    if nodes_path is not None:
+        write_table(long_node_table(features.nodes, list(features.X.index)), nodes_path, False)
+        wrote.append(str(nodes_path))
+    print(
+        f"{len(features.X)} model{'' if len(features.X) == 1 else 's'} featurised "
+        f"({features.cached} from the cache), "
+        f"{len(features.failures)} failed; wrote {', '.join(wrote)}"
+    )
+    return 0 if len(features.X) or not specs else 2
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
@@ -462,16 +510,37 @@ def _runtime_arg(p: argparse.ArgumentParser, default: str | None, text: str) -> 
     p.add_argument("--runtime", choices=list(RUNTIMES), default=default, help=text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+# The --predictor choices of `fit`, named here so that building the parser imports no
+# scikit-learn (tests/test_cli.py checks them against the registry); their descriptions are
+# read from the registry only when help is shown.
+FIT_PREDICTORS = ("mac", "additive", "oplevel", "full")
+
+
+def _predictor_help() -> str:
     from costmodel.predict.estimators import PREDICTORS  # importing it registers every predictor
 
-    parser = argparse.ArgumentParser(
+    return "; ".join(f"{n}: {PREDICTORS[n].description}" for n in FIT_PREDICTORS)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose actions with a ``lazy_help`` function get their help text from it
+    when help is shown (so that building the parser imports nothing heavy)."""
+
+    def format_help(self) -> str:
+        for action in self._actions:
+            if callable(getattr(action, "lazy_help", None)):
+                action.help = action.lazy_help()
+        return super().format_help()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
         prog="costmodel",
         description="Predict embedded inference latency of PyTorch models from MAC and non-MAC "
         "work.",
     )
     parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     p = sub.add_parser("analyze", help="count MACs, FLOPs, bytes and params of every node")
     p.add_argument(
@@ -617,14 +686,67 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     p.set_defaults(func=cmd_import_timings)
 
+    p = sub.add_parser(
+        "featurize",
+        help="analyse a whole search space into one feature table (parallel, resumable)",
+        description="Analyse every spec of SPECS files into a feature table, one row per model. "
+        "Parallel with joblib (--jobs), or on a dask cluster (--backend dask). Resumable: every "
+        "finished chunk of models goes to the feature cache ($COSTMODEL_CACHE) at once, so an "
+        "interrupted run loses only the chunks in flight and a rerun computes only what is "
+        "missing. Models that fail are listed at the end and left out of the table.",
+    )
+    p.add_argument(
+        "specs",
+        nargs="+",
+        metavar="SPECS",
+        help="a file of model specs, one per line, or a CSV with a 'model' or 'spec' column",
+    )
+    p.add_argument("-o", "--output", required=True, help="feature table: .parquet or .csv")
+    p.add_argument(
+        "--nodes",
+        metavar="DIR_OR_FILE",
+        help="also write the long node table (one row per node, with a 'model' column): a "
+        ".parquet/.csv file, or a folder for nodes.<format of -o>",
+    )
+    p.add_argument("--input-shape", type=_shape, help="N,C,H,W for every model; default: each own")
+    p.add_argument("--dtype", choices=list(DTYPES), help="analyse the models in this dtype")
+    p.add_argument(
+        "--prune-dead",
+        action="store_true",
+        help="only the dead-work rule of the lowering (work TFLite folds away); see --runtime",
+    )
+    _runtime_arg(p, "eager", "count the graph this runtime executes (default: eager)")
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        help="parallel workers, -1 for all (default: 1; with --backend dask, every worker)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["joblib", "dask"],
+        default="joblib",
+        help="joblib processes here, or joblib's dask backend (pip install 'costmodel[dask]')",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask scheduler, e.g. tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS, "
+        "else a local cluster of --jobs processes)",
+    )
+    p.add_argument(
+        "--chunk-size", type=_positive, default=16, help="models per task (and per cache write)"
+    )
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        help="progress bar on standard error (default: when it is a terminal)",
+    )
+    p.set_defaults(func=cmd_featurize)
+
     p = sub.add_parser("fit", help="fit a latency predictor on a timings file -> profile")
     p.add_argument("timings", help="timings CSV (model, latency_ms; ops.csv next to it is used)")
-    p.add_argument(
-        "--predictor",
-        default="full",
-        choices=[n for n in PREDICTORS if n != "constant"],
-        help="; ".join(f"{n}: {c.description}" for n, c in PREDICTORS.items() if n != "constant"),
-    )
+    predictor = p.add_argument("--predictor", default="full", choices=FIT_PREDICTORS)
+    predictor.lazy_help = _predictor_help
     p.add_argument(
         "--prior",
         help="other boards' profiles to adapt: a profile file, a shipped profile's name, or "

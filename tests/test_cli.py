@@ -352,3 +352,80 @@ def test_fit_lists_every_registered_predictor_in_a_fresh_process():
         [sys.executable, "-m", "costmodel.cli", "fit", "--help"], capture_output=True, text=True
     ).stdout
     assert "{mac,additive,oplevel,full}" in out.replace(" ", "").replace("\n", "")
+
+
+def test_fit_predictor_choices_are_the_registry():
+    from costmodel.cli import FIT_PREDICTORS
+    from costmodel.predict.estimators import PREDICTORS
+
+    assert FIT_PREDICTORS == tuple(n for n in PREDICTORS if n != "constant")
+
+
+def test_analyze_imports_no_sklearn_plotting_or_dynamo():
+    """`costmodel analyze` starts fast: it never imports what only other commands need."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from costmodel.cli import main; "
+        "assert main(['analyze', 'resnet?depth=18&width=0.25']) == 0; "
+        "heavy = ('sklearn', 'scipy', 'matplotlib', 'torch._dynamo', "
+        "'costmodel.predict.estimators'); "
+        "print('LOADED', [m for m in heavy if m in sys.modules])"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "LOADED []" in run.stdout, run.stdout[-300:]
+
+
+FEATURIZE_SPECS = [
+    "resnet?depth=18&width=0.25",
+    "nb201:|nor_conv_3x3~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_1x1~1|none~2|",
+    "nosuchnet",
+    "random:seed=2",
+]
+
+
+def test_featurize_writes_one_row_per_spec_and_reports_bad_ones(tmp_path, capsys, monkeypatch):
+    import costmodel.predict.features as features
+    from costmodel.predict.bulk import read_table
+
+    monkeypatch.setenv("COSTMODEL_CACHE", str(tmp_path / "cache"))
+    specs = tmp_path / "space.csv"
+    specs.write_text("model\n" + "\n".join(FEATURIZE_SPECS) + "\n")
+    argv = ["featurize", str(specs), "-o", str(tmp_path / "f.parquet"), "--nodes", str(tmp_path)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    good = [s for s in FEATURIZE_SPECS if s != "nosuchnet"]
+    X = read_table(tmp_path / "f.parquet")
+    assert list(X.index) == good and X["macs"].gt(0).all()
+    nodes = read_table(tmp_path / "nodes.parquet")
+    assert list(dict.fromkeys(nodes["model"])) == good
+    failed = [ln for ln in captured.err.splitlines() if ln.startswith("failed:")]
+    assert len(failed) == 1 and "nosuchnet" in failed[0] and "unknown model" in failed[0]
+    assert "3 models featurised (0 from the cache), 1 failed" in captured.out
+
+    def no_analysis(*args, **kwargs):
+        raise AssertionError("a rerun must read the cache")
+
+    monkeypatch.setattr(features, "_analyze_one", no_analysis)
+    specs_txt = tmp_path / "space.txt"  # the same specs, one per line, as CSV output
+    specs_txt.write_text("\n".join(good) + "\n")
+    assert main(["featurize", str(specs_txt), "-o", str(tmp_path / "f.csv")]) == 0
+    assert "3 models featurised (3 from the cache), 0 failed" in capsys.readouterr().out
+    pd.testing.assert_frame_equal(read_table(tmp_path / "f.csv"), X, check_dtype=False)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["featurize", "no/such/specs.csv", "-o", "f.parquet"], "no SPECS file"),
+        (["featurize", "SPECS_FILE", "-o", "f.xlsx"], "write .parquet or .csv"),
+    ],
+)
+def test_featurize_errors_are_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "specs.txt").write_text("resnet18\n")
+    argv = [str(tmp_path / "specs.txt") if a == "SPECS_FILE" else a for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1

@@ -124,6 +124,12 @@ class OpRecorder(TorchDispatchMode):
     (``torch.zeros(...)`` inside a forward) are created on the meta device too.
     """
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch wraps a mode's __torch_dispatch__ in torch._dynamo.disable unless this says
+        # False, and that import costs ~2 s on the first op; nothing here is ever compiled.
+        return False
+
     def __init__(self, keep_refs: bool = False) -> None:
         super().__init__()
         self.events: list[OpEvent] = []

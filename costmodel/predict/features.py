@@ -138,7 +138,8 @@ def _analyze_one(
 
 
 def _chunk(specs, shape, prune_dead, dtype=None, runtime="eager"):
-    return [_analyze_one(s, shape, prune_dead, dtype, runtime) for s in specs]
+    """``[(spec, (row, node table) or (None, error))]`` for a chunk of specs (one joblib task)."""
+    return [(s, _analyze_one(s, shape, prune_dead, dtype, runtime)) for s in specs]
 
 
 class FeatureError(RuntimeError):
@@ -154,11 +155,16 @@ class Features:
     """Per-model feature table ``X`` (indexed by spec) and per-node tables by spec."""
 
     def __init__(
-        self, X: pd.DataFrame, nodes: dict[str, pd.DataFrame], failures: dict[str, str]
+        self,
+        X: pd.DataFrame,
+        nodes: dict[str, pd.DataFrame],
+        failures: dict[str, str],
+        cached: int = 0,
     ) -> None:
         self.X = X
         self.nodes = nodes
         self.failures = failures
+        self.cached = cached  # how many of the models were read from the cache
 
     def with_nodes(
         self, specs: Iterable[str] | None = None, op_timings: pd.DataFrame | None = None
@@ -196,12 +202,15 @@ def featurize(
 ) -> Features:
     """Analyse every spec (in parallel, cached) into a :class:`Features`.
 
-        ``errors="raise"`` raises :class:`FeatureError` listing every model that failed (after the
-    others were computed and cached, so nothing is lost); ``"skip"`` leaves them out and lists
-    them in ``.failures``. ``cache=False`` disables the disk cache (see
-    :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the models in that
-    dtype; ``runtime`` counts the graph that runtime executes (see
-    :mod:`costmodel.analysis.rewrites`).
+    Specs go to joblib in chunks of ``chunk_size``, each chunk written to the disk cache as it
+    finishes (in completion order), so an interrupted run loses at most the chunks in flight
+    and a rerun resumes where it stopped. ``errors="raise"`` raises :class:`FeatureError`
+    listing every model that failed (after the others were computed and cached, so nothing is
+    lost); ``"skip"`` leaves them out and lists them in ``.failures``. ``cache=False`` disables
+    the disk cache (see :mod:`costmodel.predict.cache`). ``dtype`` (``float16``...) analyses the
+    models in that dtype; ``runtime`` counts the graph that runtime executes (see
+    :mod:`costmodel.analysis.rewrites`). ``progress`` shows a bar of models done (cache hits
+    included).
     """
     from costmodel.analysis.rewrites import check_runtime
 
@@ -218,18 +227,25 @@ def featurize(
         else:
             todo.append(s)
     chunks = [todo[i : i + chunk_size] for i in range(0, len(todo), chunk_size)]
-    if chunks:
-        jobs = (delayed(_chunk)(c, input_shape, prune_dead, dtype, runtime) for c in chunks)
-        iterator = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
-        if progress:
-            from tqdm import tqdm
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-            iterator = tqdm(iterator, total=len(chunks), unit="chunk", desc="featurising")
-        for chunk, outs in zip(chunks, iterator, strict=True):
-            for s, out in zip(chunk, outs, strict=True):
-                results[s] = out
-                if cache and out[0] is not None:
-                    cache.put(s, input_shape, prune_dead, out, dtype, runtime)
+        bar = tqdm(total=len(unique), initial=len(unique) - len(todo), unit="model",
+                   desc="featurising", smoothing=0.05)  # fmt: skip
+    try:
+        if chunks:
+            jobs = (delayed(_chunk)(c, input_shape, prune_dead, dtype, runtime) for c in chunks)
+            for outs in Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs):
+                for s, out in outs:
+                    results[s] = out
+                    if cache and out[0] is not None:
+                        cache.put(s, input_shape, prune_dead, out, dtype, runtime)
+                if bar is not None:
+                    bar.update(len(outs))
+    finally:
+        if bar is not None:
+            bar.close()
     failures = {s: r[1] for s, r in results.items() if r[0] is None}
     if failures and errors == "raise":
         raise FeatureError(failures)
@@ -239,16 +255,16 @@ def featurize(
     def node_table(s: str) -> pd.DataFrame:
         table = lazy[s]() if s in lazy else None
         if table is None and s in lazy:  # its node file is unreadable: analyse it again
-            out = _analyze_one(s, input_shape, prune_dead, dtype)
+            out = _analyze_one(s, input_shape, prune_dead, dtype, runtime)
             if out[0] is None:
                 raise FeatureError({s: out[1]})
             table = out[1]
             if cache:
-                cache.put(s, input_shape, prune_dead, out, dtype)
+                cache.put(s, input_shape, prune_dead, out, dtype, runtime)
         return table
 
     nodes = NodeTables({s: (results[s][1] if s not in lazy else None) for s in ok}, node_table)
-    return Features(X, nodes, failures)
+    return Features(X, nodes, failures, cached=len(lazy))
 
 
 class NodeTables(Mapping):

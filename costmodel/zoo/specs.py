@@ -17,6 +17,7 @@ and ``resnet?depth=34.0`` are all ``resnet?depth=34``), and
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from costmodel.zoo.meta import skip_meta_init
 from costmodel.zoo.registry import resolve_name
 
 SCHEMES = ("nb201", "random")
@@ -171,6 +173,13 @@ def _parse(spec: str) -> ModelSpec:
     return ModelSpec("zoo", head, params)
 
 
+@functools.cache
+def _signature(builder: Any) -> inspect.Signature:
+    """The signature of one of costmodel's own builders (parsed once: specs come by the
+    thousand in a search space)."""
+    return inspect.signature(builder)
+
+
 def _defaults(spec: ModelSpec) -> dict[str, Any]:
     """Default parameter values of the builder a spec names (none for import specs)."""
     if spec.kind == "zoo":
@@ -182,7 +191,7 @@ def _defaults(spec: ModelSpec) -> dict[str, Any]:
             from costmodel.zoo.nb201 import build_nb201 as builder
         return {
             n: p.default
-            for n, p in inspect.signature(builder).parameters.items()
+            for n, p in _signature(builder).parameters.items()
             if p.default is not inspect.Parameter.empty
         }
     return {}
@@ -190,7 +199,7 @@ def _defaults(spec: ModelSpec) -> dict[str, Any]:
 
 def _check_keywords(spec: str, params: dict[str, Any], builder: Any) -> None:
     """Unknown or missing keyword-only arguments of ``builder`` are spec errors (ValueError)."""
-    sig = inspect.signature(builder)
+    sig = _signature(builder)
     keywords = {n: p for n, p in sig.parameters.items() if p.kind is p.KEYWORD_ONLY}
     unknown = set(params) - set(keywords)
     if unknown:
@@ -281,11 +290,12 @@ def _import_callable(path: str):
 def build(spec: str | ModelSpec, device: str | None = None) -> nn.Module:
     """Build the model a spec names, in evaluation mode.
 
-    ``device="meta"`` builds it without allocating or initialising weights: enough for static
+    ``device="meta"`` builds it without allocating or initialising weights (the ``nn.init``
+    calls and batch-norm resets are skipped, see :mod:`costmodel.zoo.meta`): enough for static
     analysis, and much faster for bulk featurising (e.g. all NAS-Bench-201 networks).
     """
     if device is not None:
-        with torch.device(device):
+        with torch.device(device), skip_meta_init():
             return build(spec)
     s = parse(spec) if isinstance(spec, str) else spec
     if s.kind == "zoo":

@@ -60,15 +60,17 @@ def test_entries_are_plain_json_and_round_trip(tmp_path):
     pd.testing.assert_frame_equal(first.nodes[SPEC], again.nodes[SPEC])
 
 
-def test_an_unreadable_node_table_is_recomputed_when_asked_for(tmp_path, monkeypatch):
+@pytest.mark.parametrize("runtime", ["eager", "tflite"])
+def test_an_unreadable_node_table_is_recomputed_when_asked_for(tmp_path, monkeypatch, runtime):
     cache = FeatureCache(tmp_path)
-    expected = featurize([SPEC], cache=cache).nodes[SPEC]
-    cache._path(cache._key(SPEC, None, False, None), "nodes").write_bytes(FOREIGN_PICKLE)
+    expected = featurize([SPEC], cache=cache, runtime=runtime).nodes[SPEC]
+    key = cache._key(SPEC, None, False, None, runtime)
+    cache._path(key, "nodes").write_bytes(FOREIGN_PICKLE)
     monkeypatch.setattr(cache_module, "_warned", False)
     with pytest.warns(CacheWarning):
-        again = featurize([SPEC], cache=FeatureCache(tmp_path))
-        pd.testing.assert_frame_equal(again.nodes[SPEC], expected)
-    assert FeatureCache(tmp_path).get(SPEC, None, False)[1]() is not None  # rewritten
+        again = featurize([SPEC], cache=FeatureCache(tmp_path), runtime=runtime)
+        pd.testing.assert_frame_equal(again.nodes[SPEC], expected)  # of the same runtime
+    assert FeatureCache(tmp_path).get(SPEC, None, False, None, runtime)[1]() is not None
 
 
 def test_editing_a_file_spec_is_a_cache_miss(tmp_path):

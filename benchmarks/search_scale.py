@@ -1,11 +1,10 @@
-"""Analysis at search-space scale (issue 13): bulk featurising, block reuse, memory.
+"""Analysis at search-space scale (issue 13): block reuse on the zoo, peak memory.
 
-    .venv/bin/python benchmarks/search_scale.py                   # everything, all 15,625
-    .venv/bin/python benchmarks/search_scale.py --only featurize --n 2000 --jobs 2
-    .venv/bin/python benchmarks/search_scale.py --only zoo --only memory
+    .venv/bin/python benchmarks/search_scale.py                # both
+    .venv/bin/python benchmarks/search_scale.py --only zoo
 
-- ``featurize``: N NAS-Bench-201 networks (the first N of the 15,625 in edge-product order)
-  featurised cold into a temporary cache with ``--jobs`` processes, then the cached rerun.
+Bulk featurising of NAS-Bench-201 through the CLI is ``benchmarks/featurize_speed.py``.
+
 - ``zoo``: every zoo model, in one process, side by side: a full trace without block reuse
   (from cold caches, then the median of repeats), the first analysis from a cold memo, a warm re-analysis of the same
   instance (median), and the analysis of a fresh instance once its blocks were seen (median).
@@ -19,7 +18,6 @@ Never touches the user's cache (a temporary ``COSTMODEL_CACHE``).
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import platform
@@ -32,17 +30,6 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OPS = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
-NB201_SIZE = 15_625
-
-
-def nb201_specs(n: int) -> list[str]:
-    """The first ``n`` NAS-Bench-201 architectures, in edge-product order."""
-    archs = itertools.product(OPS, repeat=6)
-    return [
-        f"nb201:|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
-        for e in itertools.islice(archs, n)
-    ]
 
 
 def _machine() -> str:
@@ -53,31 +40,6 @@ def _machine() -> str:
         f"torch {torch.__version__}, Python {platform.python_version()}, "
         f"load average at start {os.getloadavg()[0]:.1f}"
     )
-
-
-def featurize_bench(n: int, jobs: int) -> dict:
-    from costmodel.predict.features import FeatureCache, featurize
-
-    specs = nb201_specs(n)
-    with tempfile.TemporaryDirectory() as tmp:
-        cache = FeatureCache(tmp)
-        t = time.perf_counter()
-        feats = featurize(specs, n_jobs=jobs, cache=cache, progress=True)
-        cold = time.perf_counter() - t
-        t = time.perf_counter()
-        featurize(specs, n_jobs=jobs, cache=cache)
-        cached = time.perf_counter() - t
-    out = {
-        "networks": len(feats.X),
-        "jobs": jobs,
-        "cold_s": round(cold, 1),
-        "networks_per_s": round(len(specs) / cold, 1),
-        "cached_s": round(cached, 2),
-    }
-    if n < NB201_SIZE:
-        out["cold_s_for_15625 (extrapolated)"] = round(cold / n * NB201_SIZE)
-        out["cached_s_for_15625 (extrapolated)"] = round(cached / n * NB201_SIZE, 1)
-    return out
 
 
 def _median_time(fn, repeats: int) -> float:
@@ -166,15 +128,13 @@ def memory_bench() -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", action="append", choices=["featurize", "zoo", "memory"])
-    parser.add_argument("--n", type=int, default=NB201_SIZE, help="NAS-Bench-201 networks")
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--only", action="append", choices=["zoo", "memory"])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     os.environ["COSTMODEL_CACHE"] = tempfile.mkdtemp()  # never the user's cache
     warnings.simplefilter("ignore")
     print(_machine())
-    todo = args.only or ["featurize", "zoo", "memory"]
+    todo = args.only or ["zoo", "memory"]
     report = {}
     if "zoo" in todo:
         report["zoo"] = zoo_bench(args.repeats)
@@ -182,9 +142,6 @@ def main() -> None:
     if "memory" in todo:
         report["memory"] = memory_bench()
         print("memory:", json.dumps(report["memory"], indent=1))
-    if "featurize" in todo:
-        report["featurize"] = featurize_bench(args.n, args.jobs)
-        print("featurize:", json.dumps(report["featurize"], indent=1))
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@
 Bulk featurising of NAS-Bench-201 through the CLI is ``benchmarks/featurize_speed.py``.
 
 - ``zoo``: every zoo model, in one process, side by side: a full trace without block reuse
-  (from cold caches, then the median of repeats), the first analysis from a cold memo, a warm re-analysis of the same
-  instance (median), and the analysis of a fresh instance once its blocks were seen (median).
+  (from cold caches, then the median of repeats), the first analysis from a cold memo, a warm
+  re-analysis of the same instance (median), and the analysis of a fresh instance once its
+  blocks were seen (median).
 - ``memory``: peak memory of one analysis (Python allocations and process RSS growth) for a
   3-billion-parameter stack of linear layers and the same stack 128x narrower, each in a fresh
   process; on the meta device (how the zoo builds for analysis) and with real weights.
@@ -51,28 +52,37 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def zoo_bench(repeats: int) -> dict:
+def _zoo_row(spec: str, repeats: int) -> tuple:
+    """(spec, full repeated, first with reuse, warm, blocks seen, full from cold) in seconds."""
     import costmodel
     from costmodel.analysis import blocks, capture
     from costmodel.zoo import build, input_shape
+
+    shape = input_shape(spec)
+    model = build(spec, device="meta")
+
+    def run(m=model, **kw):
+        return costmodel.analyze(m, shape, **kw)
+
+    blocks.clear()
+    capture._SHARED_CACHE.clear()  # nothing of any model seen: a cold start
+    full_first = _median_time(lambda: run(reuse_blocks=False), 1)
+    full = _median_time(lambda: run(reuse_blocks=False), repeats)
+    blocks.clear()
+    capture._SHARED_CACHE.clear()
+    first = _median_time(run, 1)
+    warm = _median_time(run, repeats)
+    fresh = [build(spec, device="meta") for _ in range(repeats)]
+    seen = _median_time(lambda: run(fresh.pop()), repeats)
+    return spec, full, first, warm, seen, full_first
+
+
+def zoo_bench(repeats: int) -> dict:
+    import costmodel
     from costmodel.zoo.catalog import zoo_specs
 
     costmodel.analyze("resnet?depth=18")  # imports and kernel registries, once
-    rows = []
-    for spec in zoo_specs():
-        shape = input_shape(spec)
-        model = build(spec, device="meta")
-        blocks.clear()
-        capture._SHARED_CACHE.clear()  # nothing of any model seen: a cold start
-        full_first = _median_time(lambda: costmodel.analyze(model, shape, reuse_blocks=False), 1)
-        full = _median_time(lambda: costmodel.analyze(model, shape, reuse_blocks=False), repeats)
-        blocks.clear()
-        capture._SHARED_CACHE.clear()
-        first = _median_time(lambda: costmodel.analyze(model, shape), 1)
-        warm = _median_time(lambda: costmodel.analyze(model, shape), repeats)
-        fresh = [build(spec, device="meta") for _ in range(repeats)]
-        seen = _median_time(lambda: costmodel.analyze(fresh.pop(), shape), repeats)
-        rows.append((spec, full, first, warm, seen, full_first))
+    rows = [_zoo_row(spec, repeats) for spec in zoo_specs()]
     return {
         "models": len(rows),
         "median_full_trace_first_ms (no reuse, cold)": round(

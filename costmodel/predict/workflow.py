@@ -22,10 +22,11 @@ from costmodel.analysis.taxonomy import NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
-from costmodel.predict.prior import MultiBoardPrior, as_prior, prior_columns
+from costmodel.predict.predictions import predict_table, with_prior_columns
+from costmodel.predict.prior import MultiBoardPrior, as_prior
 from costmodel.predict.profile import Profile, calibration_summary
 from costmodel.predict.registry import check_size, make_predictor
-from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
+from costmodel.predict.unknown import unknown_notes
 from costmodel.zoo import family
 from costmodel.zoo import input_shape as spec_shape
 
@@ -140,23 +141,6 @@ def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
 PRIOR_BELOW = 50
 
 
-def _prior_features(X: pd.DataFrame, prior: MultiBoardPrior, n_jobs: int = 1, input_shape=None):
-    """``X`` with the prior's source predictions, each source reading its own feature variant."""
-
-    def variant(v: tuple[bool, str]) -> pd.DataFrame:
-        feats = featurize(
-            list(X.index),
-            input_shape=input_shape,
-            prune_dead=v[0],
-            runtime=v[1],
-            n_jobs=n_jobs,
-            errors="skip",
-        )
-        return feats.with_nodes(list(X.index))
-
-    return prior_columns(X, prior, variant)
-
-
 def fit_profile(
     timings: str | Path,
     predictor: str = "full",
@@ -199,7 +183,7 @@ def fit_profile(
             f"the oplevel predictor needs per-op timings: no ops.csv next to "
             f"{timings} (use --predictor full or additive)"
         )
-    X = _prior_features(data.X, prior, n_jobs) if prior is not None else data.X
+    X = with_prior_columns(data.X, prior, n_jobs=n_jobs) if prior is not None else data.X
     est.fit(X, data.y)
     baseline = MacPredictor().fit(data.X, data.y)
     board_meta = dict(data.board) or {"board": board or "unknown"}
@@ -316,32 +300,12 @@ def predict_specs(
         dtype=dtype,
         runtime=profile.runtime,
     )
-    X = feats.with_nodes()
+    X = feats.with_node_batch()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]
     if X.empty:
         return pd.DataFrame(), notes
     notes += unknown_notes(X)
-    X = cost_unknown_as_copies(X)  # never free: see costmodel.predict.unknown
-    prior = as_prior(getattr(profile.predictor, "prior", None))
-    if prior is not None:
-        X = _prior_features(X, prior, n_jobs, input_shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pred = profile.predictor.predict(X)
-    lo, hi = profile.interval
-    table = pd.DataFrame(
-        {
-            "predicted_ms": pred,
-            "low_ms": pred * (1 + lo),
-            "high_ms": pred * (1 + hi),
-            "mac_only_ms": profile.baseline.predict(X),
-            "MMACs": X["macs"] / 1e6,
-            "params_M": X["params"] / 1e6,
-            "unknown_ops": X["unknown_ops"].astype(int),
-        },
-        index=X.index,
-    )
-    table = table.join(profile.predictor.breakdown(X))
+    table = predict_table(profile, X, breakdown=True, input_shape=input_shape, n_jobs=n_jobs)
     return table, notes + _range_warnings(profile, X) + _shape_warnings(profile, specs, input_shape)
 
 
@@ -367,7 +331,7 @@ def compare_predictors(
     X = data.X
     if prior is not None:
         multi = as_prior(prior)
-        X = _prior_features(X, multi)
+        X = with_prior_columns(X, multi)
         predictors["full+prior"] = make_predictor("additive", prior=multi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -187,8 +187,11 @@ def attach(X: pd.DataFrame, batch: NodeBatch) -> pd.DataFrame:
                        OWNER: owner})  # fmt: skip
 
 
-def has_nodes(X: pd.DataFrame) -> bool:
-    return BATCH in X.columns or TABLES in X.columns
+def _all_are(column: np.ndarray, obj: object) -> bool:
+    """Whether every entry of an object array is ``obj`` (compared in C, never as sequences)."""
+    ref = np.empty(1, dtype=object)
+    ref[0] = obj
+    return bool((column == ref).all())
 
 
 def nodes_of(X: pd.DataFrame) -> tuple[NodeBatch, np.ndarray] | None:
@@ -201,7 +204,7 @@ def nodes_of(X: pd.DataFrame) -> tuple[NodeBatch, np.ndarray] | None:
         if not len(col):
             return NodeBatch.from_tables([], []), owner
         first = col[0]
-        if (col == first).all():
+        if _all_are(col, first):
             return first, owner
         distinct = list({id(b): b for b in col}.values())  # rows from several feature tables
         merged = NodeBatch.concat(distinct)
@@ -217,7 +220,7 @@ def map_nodes(X: pd.DataFrame, fn: Callable[[pd.DataFrame], pd.DataFrame]) -> pd
     """``X`` with ``fn`` applied to its node rows (either form), ``fn`` keeping rows in order."""
     if BATCH in X.columns:
         col = X[BATCH].to_numpy()
-        if len(col) and (col == col[0]).all():  # one batch (the usual case): no per-row work
+        if len(col) and _all_are(col, col[0]):  # one batch (the usual case): no per-row work
             return X.assign(**{BATCH: [col[0].with_table(fn(col[0].table))] * len(col)})
         new = {id(b): b.with_table(fn(b.table)) for b in col}
         return X.assign(**{BATCH: [new[id(b)] for b in col]})

@@ -18,6 +18,7 @@ measure; otherwise the largest models would decide every coefficient.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -372,7 +373,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         if len(nodes) == 0:
             return np.zeros(0)
-        pred = self._base(nodes) * np.exp(self.regressor_.predict(node_design(nodes)))
+        pred = self._base(nodes) * np.exp(_few_rows_predict(self.regressor_, node_design(nodes)))
         unseen = ~nodes["category"].isin(self.categories_).to_numpy()
         if unseen.any() and warn:
             cats = sorted(set(nodes.loc[unseen, "category"]))
@@ -436,6 +437,22 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         )
         out["fixed"] = self.intercept_ms_
         return out
+
+
+def _few_rows_predict(regressor, design: np.ndarray) -> np.ndarray:
+    """``regressor.predict``; on few rows in one thread: each of its trees is a parallel region,
+    and on a busy machine waking threads for a few dozen rows costs 100x the work."""
+    if len(design) >= 20_000:
+        return regressor.predict(design)
+    with _threadpools().limit(limits=1, user_api="openmp"):
+        return regressor.predict(design)
+
+
+@functools.cache
+def _threadpools():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # finding the loaded thread pools takes ms: once
 
 
 def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:

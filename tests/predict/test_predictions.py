@@ -49,8 +49,9 @@ def candidates(n: int) -> Features:
         tables.append(table)
         timings.append(pd.DataFrame({"model": f"m{m}", "node": table["node"], "latency_us": lat}))
         row = {c: float(rng.uniform(0, 5e6)) for cols, _, _ in TERMS.values() for c in cols}
-        row.update(macs=macs.sum(), params=macs.sum() / 200, unknown_ops=float((cat == "unknown").sum()),
-                   unknown_bytes=float(nbytes[cat == "unknown"].sum()),
+        unknown = cat == "unknown"
+        row.update(macs=macs.sum(), params=macs.sum() / 200, unknown_ops=float(unknown.sum()),
+                   unknown_bytes=float(nbytes[unknown].sum()),
                    module_calls=float(k + 3), act_bytes_read=nbytes.sum(),
                    bytes_written=nbytes.sum(), param_bytes_read=macs.sum() / 50)  # fmt: skip
         rows.append(row)

@@ -122,8 +122,9 @@ class NodeBatch(Mapping):
         once per set of columns.
 
         The first row of each configuration is its representative. Rows are hashed column by
-        column and every row is then checked against its representative, so the result is
-        exact (a hash collision falls back to grouping)."""
+        column (floats by their bits, strings by their factorised codes) and every row is then
+        checked against its representative, so the result is exact (a hash collision falls
+        back to grouping)."""
         key = tuple(columns)
         if key not in self._configs:
             self._configs[key] = _factorise(self.table, list(key))
@@ -152,20 +153,29 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 def _factorise(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
     if not len(table):
         return table[columns].iloc[:0], np.zeros(0, np.int64)
+    keys = [_as_bits(table[c]) for c in columns]  # exact: equal bits, equal configuration
     h = np.zeros(len(table), np.uint64)
-    for c in columns:
-        h = h * _MIX ^ pd.util.hash_array(table[c].to_numpy())
+    with np.errstate(over="ignore"):
+        for k in keys:  # xor-multiply-xorshift mixing, column by column
+            h = (h ^ k) * _MIX
+            h ^= h >> np.uint64(29)
     codes, uniques = pd.factorize(h)
     first = np.full(len(uniques), len(table), np.int64)
     np.minimum.at(first, codes, np.arange(len(table)))
-    configs = table[columns].take(first).reset_index(drop=True)
-    for c in columns:  # a hash collision would merge two configurations: never silently
-        col = table[c].to_numpy()
-        rep = configs[c].to_numpy()[codes]
-        same = (rep == col) | (pd.isna(rep) & pd.isna(col))
-        if not same.all():
-            return _factorise_exactly(table, columns)
-    return configs, codes.astype(np.int64)
+    rep = first[codes]
+    if not all(np.array_equal(k[rep], k) for k in keys):  # a hash collision: never silently
+        return _factorise_exactly(table, columns)
+    return table[columns].take(first).reset_index(drop=True), codes.astype(np.int64)
+
+
+def _as_bits(column: pd.Series) -> np.ndarray:
+    """A column as uint64 values equal exactly where the values are (floats by their bits,
+    anything else by its factorised code)."""
+    if pd.api.types.is_float_dtype(column.dtype) and column.dtype == np.float64:
+        return column.to_numpy().view(np.uint64)
+    if pd.api.types.is_integer_dtype(column.dtype) and not isinstance(column.dtype, pd.ArrowDtype):
+        return column.to_numpy().astype(np.int64).view(np.uint64)
+    return pd.factorize(column, use_na_sentinel=False)[0].astype(np.uint64)
 
 
 def _factorise_exactly(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, np.ndarray]:

@@ -154,14 +154,15 @@ def _factorise(table: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, n
     if not len(table):
         return table[columns].iloc[:0], np.zeros(0, np.int64)
     keys = [_as_bits(table[c]) for c in columns]  # exact: equal bits, equal configuration
-    h = np.zeros(len(table), np.uint64)
-    with np.errstate(over="ignore"):
-        for k in keys:  # xor-multiply-xorshift mixing, column by column
-            h = (h ^ k) * _MIX
-            h ^= h >> np.uint64(29)
-    codes, uniques = pd.factorize(h)
-    first = np.full(len(uniques), len(table), np.int64)
-    np.minimum.at(first, codes, np.arange(len(table)))
+    h, shifted = np.zeros(len(table), np.uint64), np.empty(len(table), np.uint64)
+    for k in keys:  # xor-multiply-xorshift mixing, column by column, in place
+        np.bitwise_xor(h, k, out=h)
+        np.multiply(h, _MIX, out=h)
+        np.right_shift(h, np.uint64(29), out=shifted)
+        np.bitwise_xor(h, shifted, out=h)
+    codes, _ = pd.factorize(h)  # codes number configurations in order of first appearance
+    seen = np.maximum.accumulate(codes)
+    first = np.flatnonzero(np.concatenate([[True], seen[1:] > seen[:-1]]))
     rep = first[codes]
     if not all(np.array_equal(k[rep], k) for k in keys):  # a hash collision: never silently
         return _factorise_exactly(table, columns)

@@ -127,7 +127,7 @@ def main() -> None:
     models = fit_predictors(X[VARIANTS[0]], real.loc[ok, "latency_ms"], tmp)
     nodes = len(X[VARIANTS[0]].iloc[0]["node_batch"].table) * copies
     print(
-        f"{len(ok)} NB201 networks featurised in {len(VARIANTS)} variants in {featurising:.0f} s "
+        f"{len(ok)} NB201 networks, featurize() in {len(VARIANTS)} variants {featurising:.0f} s "
         f"(not timed), tiled x{copies} to {n:,} candidates ({nodes:,} nodes each variant); "
         f"median of {args.repeats}; {platform.machine()}, {os.cpu_count()} cores, torch "
         f"{torch.__version__}, scikit-learn {sklearn.__version__}, load {os.getloadavg()[0]:.2f}"

@@ -365,7 +365,10 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
 
     def _base(self, nodes: pd.DataFrame) -> np.ndarray:
         lin = _node_linear_design(nodes)
-        coef = np.array([self.category_coef_.get(c, self.global_coef_) for c in nodes["category"]])
+        cats = list(self.category_coef_)  # a category never fitted costs the global line
+        table = np.vstack([*(self.category_coef_[c] for c in cats), self.global_coef_])
+        which = nodes["category"].map({c: i for i, c in enumerate(cats)}).fillna(len(cats))
+        coef = table[which.to_numpy(np.int64)]
         return np.maximum((lin * coef).sum(axis=1), 1e-3)
 
     def node_latency_us(self, nodes: pd.DataFrame, warn: bool = True) -> np.ndarray:

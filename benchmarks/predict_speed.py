@@ -7,8 +7,9 @@ calibration/nb201/pixel2.csv) are featurised once, in every feature variant a pr
 (eager, tflite, executorch, onnxruntime; the feature cache makes a rerun fast), and their rows,
 node tables included, are tiled to ``--candidates`` rows. Featurising is not timed. Two
 candidate sets: ``tiled`` (copies: a search space repeats node configurations, as NB201 does)
-and ``perturbed`` (``--perturbed`` rows, every copy's sizes scaled by its own factor, so no
-node configuration repeats: the op-level predictor's worst case, whose cost grows with nodes).
+and ``perturbed`` (``--perturbed`` rows, every candidate's totals and every node's sizes scaled
+by their own factor, so that no node configuration repeats: the op-level predictor's worst
+case, its node model evaluated on every node).
 
 Predictors: ``constant``, ``mac`` and ``additive`` fitted on the candidates' pixel2 latencies;
 ``oplevel`` and ``full`` from the shipped x86-2core-1t profile (op-level), ``full`` also from
@@ -34,7 +35,8 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = [(False, "eager"), (False, "tflite"), (False, "executorch"), (False, "onnxruntime")]
-SIZE_COLUMNS = ("macs", "flops", "bytes", "params", "act_bytes", "out_bytes", "out_elems")
+SIZE_COLUMNS = ("macs", "flops", "bytes", "params", "act_bytes", "param_bytes", "out_bytes",
+                "out_elems")  # fmt: skip
 
 
 def real_models(n: int) -> pd.DataFrame:
@@ -44,8 +46,8 @@ def real_models(n: int) -> pd.DataFrame:
 
 
 def tile(X: pd.DataFrame, copies: int, perturb: bool) -> pd.DataFrame:
-    """``X`` (with a node batch) repeated ``copies`` times; ``perturb``: copy k's sizes x (1 +
-    k / 10^4), model totals and nodes alike."""
+    """``X`` (with a node batch) repeated ``copies`` times; ``perturb``: candidate c's totals
+    x (1 + c / 10^5) and node j's sizes x (1 + j / 10^8), so that no two nodes are alike."""
     from costmodel.predict.nodes import BATCH, OWNER, NodeBatch, attach, nodes_of
 
     batch, positions = nodes_of(X)
@@ -55,8 +57,8 @@ def tile(X: pd.DataFrame, copies: int, perturb: bool) -> pd.DataFrame:
     rows = pd.concat([X.drop(columns=[BATCH, OWNER])] * copies)
     rows.index = index
     if perturb:
-        factor = 1 + np.repeat(np.arange(copies), len(X)) / 1e4
-        per_node = factor[big.rows()[1]]
+        factor = 1 + np.arange(len(rows)) / 1e5
+        per_node = 1 + np.arange(len(table)) / 1e8
         table = table.assign(**{c: table[c] * per_node for c in table.columns if c in SIZE_COLUMNS})
         sized = [c for c in rows.columns if any(k in c for k in SIZE_COLUMNS)]
         rows[sized] = rows[sized].mul(factor, axis=0)

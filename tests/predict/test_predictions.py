@@ -184,3 +184,19 @@ def test_features_built_on_a_node_batch_use_it():
     again = Features(feats.X, batch, {})
     assert again.node_batch() is batch
     pd.testing.assert_frame_equal(again.with_nodes().at["m3", TABLES], feats.nodes["m3"])
+
+
+def test_the_entry_point_imports_no_scikit_learn():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    code = "import sys, costmodel; costmodel.predict_table; print('sklearn' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        costmodel.nope  # noqa: B018

@@ -189,9 +189,11 @@ def _factorise_exactly(table: pd.DataFrame, columns: list[str]) -> tuple[pd.Data
 def attach(X: pd.DataFrame, batch: NodeBatch) -> pd.DataFrame:
     """``X`` with its rows' nodes from ``batch`` (matched by index, which must be model specs
     that the batch holds), replacing any other node columns."""
-    owner = batch.models.get_indexer_for(X.index) if batch.models.is_unique else None
-    if owner is None or (owner < 0).any() or len(owner) != len(X):
-        missing = [s for s in X.index if s not in set(batch.models)][:3]
+    if not batch.models.is_unique:
+        raise ValueError("a node batch to attach must hold each model once (NodeBatch.take)")
+    owner = batch.models.get_indexer(X.index)
+    if (owner < 0).any():
+        missing = list(X.index[owner < 0][:3])
         raise ValueError(f"the node batch lacks models of the feature table, e.g. {missing}")
     X = X.drop(columns=[c for c in (BATCH, OWNER, TABLES) if c in X.columns])
     return X.assign(**{BATCH: pd.Series([batch] * len(X), index=X.index, dtype=object),

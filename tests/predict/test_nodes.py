@@ -81,9 +81,15 @@ def test_configurations_are_exact_and_shared(feats):
 
 
 def test_a_hash_collision_falls_back_to_exact_grouping(monkeypatch, feats):
+    from costmodel.predict import nodes
+
     batch = NodeBatch.from_tables(SPECS, feats.node_batch().tables())
-    monkeypatch.setattr(pd.util, "hash_array", lambda a: np.zeros(len(a), np.uint64))
+    monkeypatch.setattr(nodes, "_MIX", np.uint64(0))  # every row hashes to 0
+    calls = []
+    exact = nodes._factorise_exactly
+    monkeypatch.setattr(nodes, "_factorise_exactly", lambda *a: calls.append(1) or exact(*a))
     configs, codes = batch.configs(NODE_INPUTS)
+    assert calls == [1]
     pd.testing.assert_frame_equal(
         configs.take(codes).reset_index(drop=True), batch.table[list(NODE_INPUTS)]
     )
@@ -94,6 +100,8 @@ def test_attach_needs_every_model_and_maps_both_forms(feats):
     batch = feats.node_batch()
     with pytest.raises(ValueError, match="lacks models"):
         attach(pd.DataFrame(index=["nope"]), batch)
+    with pytest.raises(ValueError, match="each model once"):
+        attach(pd.DataFrame(index=SPECS[:1]), batch.take([0, 0]))
     X = feats.with_node_batch()
     upper = map_nodes(X, lambda t: t.assign(category=t["category"].str.upper()))
     assert X[BATCH].iloc[0] is batch and upper[BATCH].iloc[0] is not batch

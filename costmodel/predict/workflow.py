@@ -205,34 +205,35 @@ def fit_profile(
 
 
 def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
+    """One line per model outside what the profile was calibrated on (family, op categories,
+    feature ranges); the checks are column operations, the text is built for flagged rows only."""
     cal = profile.calibration
-    out = []
-    seen = set(cal.get("categories", []))
+    notes: list[list[str]] = [[] for _ in range(len(X))]
     fams = cal.get("families", [])
-    for spec, x in X.iterrows():
-        notes = []
-        fam = _family_or_none(spec)
-        if fams and len(fams) < 3 and fam is not None and fam not in fams:
-            notes.append(
-                f"family {fam} is not what this profile was calibrated on ({', '.join(fams)} "
-                "only): expect large errors; calibrate with models of this kind"
-            )
-        present = {
-            c[: -len("_ops")]
-            for c in X.columns
-            if c.endswith("_ops") and c not in ("logical_ops", "non_mac_ops") and x[c] > 0
-        }
-        unseen = sorted(present - seen - NO_DATA_CATEGORIES)
-        if unseen:
-            notes.append(f"op categories not in the calibration set: {', '.join(unseen)}")
-        for key, (lo, hi) in cal.get("ranges", {}).items():
-            if key in X.columns and (x[key] > 1.5 * hi or x[key] < lo / 1.5):
-                notes.append(
-                    f"{key} {x[key]:,.0f} outside the calibrated range [{lo:,.0f}, {hi:,.0f}]"
+    if fams and len(fams) < 3:
+        for i, spec in enumerate(X.index):
+            fam = _family_or_none(spec)
+            if fam is not None and fam not in fams:
+                notes[i].append(
+                    f"family {fam} is not what this profile was calibrated on ({', '.join(fams)} "
+                    "only): expect large errors; calibrate with models of this kind"
                 )
-        if notes:
-            out.append(f"{spec}: " + "; ".join(notes))
-    return out
+    seen = set(cal.get("categories", []))
+    ops = [c for c in X.columns if c.endswith("_ops") and c not in ("logical_ops", "non_mac_ops")]
+    unseen = [c for c in ops if c[: -len("_ops")] not in seen | NO_DATA_CATEGORIES]
+    present = X[unseen].to_numpy(float) > 0
+    for i in np.flatnonzero(present.any(axis=1)):
+        cats = sorted(unseen[j][: -len("_ops")] for j in np.flatnonzero(present[i]))
+        notes[i].append(f"op categories not in the calibration set: {', '.join(cats)}")
+    for key, (lo, hi) in cal.get("ranges", {}).items():
+        if key not in X.columns:
+            continue
+        v = X[key].to_numpy(float)
+        for i in np.flatnonzero((v > 1.5 * hi) | (v < lo / 1.5)):
+            notes[i].append(
+                f"{key} {v[i]:,.0f} outside the calibrated range [{lo:,.0f}, {hi:,.0f}]"
+            )
+    return [f"{spec}: " + "; ".join(n) for spec, n in zip(X.index, notes, strict=True) if n]
 
 
 def _family_or_none(spec: str) -> str | None:

@@ -1,8 +1,12 @@
 """Latency predictors as scikit-learn estimators: constant, MAC-only, additive, op-level, full.
 
 ``X`` is the per-model feature table of :func:`costmodel.predict.features.featurize` (one row per
-model); the op-level predictor also reads its ``node_table`` column (one per-node table per model,
-with measured per-op latencies where calibration took them); a predictor adapting a prior reads
+model); the op-level predictor also reads its nodes (with measured per-op latencies where
+calibration took them), either as one long table for all rows (:mod:`costmodel.predict.nodes`,
+what ``Features.with_node_batch()`` gives) or as a ``node_table`` column of per-model tables
+(``Features.with_nodes()``). Every ``predict`` is array operations over all rows at once (the
+op-level one evaluates its node model once per distinct node configuration of all rows); a
+predictor adapting a prior reads
 its ``prior:<source>`` columns (:mod:`costmodel.predict.prior`). ``y`` is latency in
 milliseconds. Hyper-parameters are stored untouched in ``__init__``; fitted state ends in ``_``;
 every estimator works with ``sklearn.base.clone`` and sklearn's cross-validation tools. Each is
@@ -14,6 +18,7 @@ measure; otherwise the largest models would decide every coefficient.
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -24,6 +29,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import check_is_fitted
 
 from costmodel.analysis.taxonomy import CATEGORIES, GROUPS, KIND_OF, KINDS
+from costmodel.predict.nodes import NodeBatch, nodes_of
 from costmodel.predict.prior import as_prior
 from costmodel.predict.registry import PREDICTORS, Predictor, make_predictor, register
 from costmodel.predict.selection import fit_nnls_ridge, nested_candidates, select
@@ -220,25 +226,18 @@ def _best_source(P: np.ndarray, y: np.ndarray) -> int | None:
     return int(np.argmin(err)) if np.isfinite(err).any() else None
 
 
+_LOG_INPUTS = ("macs", "flops", "act_bytes", "param_bytes", "out_bytes", "out_elems", "params")
+_RAW_INPUTS = ("groups", "kernel", "stride", "in_channels", "out_channels", "n_aten_ops", "is_copy")
+# Every node column the node model reads: it is a function of these only (predict evaluates it
+# once per distinct combination).
+NODE_INPUTS = ("category", *_LOG_INPUTS, *_RAW_INPUTS)
+
+
 def node_design(nodes: pd.DataFrame) -> np.ndarray:
     """Numeric per-node features (log-scaled sizes, category code) for the node regressor."""
     cat = nodes["category"].map({c: i for i, c in enumerate(CATEGORIES)}).fillna(-1)
-    logs = [
-        np.log1p(nodes[c].to_numpy(float))
-        for c in ("macs", "flops", "act_bytes", "param_bytes", "out_bytes", "out_elems", "params")
-    ]
-    raw = [
-        nodes[c].to_numpy(float)
-        for c in (
-            "groups",
-            "kernel",
-            "stride",
-            "in_channels",
-            "out_channels",
-            "n_aten_ops",
-            "is_copy",
-        )
-    ]
+    logs = [np.log1p(nodes[c].to_numpy(float)) for c in _LOG_INPUTS]
+    raw = [nodes[c].to_numpy(float) for c in _RAW_INPUTS]
     return np.column_stack([cat.to_numpy(float), *logs, *raw])
 
 
@@ -284,14 +283,14 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         self.max_leaf_nodes = max_leaf_nodes
         self.random_state = random_state
 
-    def _nodes(self, X) -> list[pd.DataFrame]:
-        X = _frame(X)
-        if "node_table" not in X.columns:
+    def _nodes(self, X) -> tuple[NodeBatch, np.ndarray]:
+        found = nodes_of(_frame(X))
+        if found is None:
             raise ValueError(
                 "the op-level predictor needs per-node features: use "
-                "Features.with_nodes() (featurize, then attach op timings)"
+                "Features.with_node_batch() or .with_nodes() (featurize, then attach op timings)"
             )
-        return list(X["node_table"])
+        return found
 
     @staticmethod
     def _linear(design: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -300,11 +299,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         return reg.coef_
 
     def fit(self, X, y):
-        tables = self._nodes(X)
-        timed = [
-            t[t["latency_us"].notna() & (t["latency_us"] > 0)] for t in tables if "latency_us" in t
-        ]
-        measured = pd.concat(timed, ignore_index=True) if timed else pd.DataFrame()
+        nodes = self._nodes(X)
+        measured = _timed_nodes(*nodes)
         if len(measured) < 20:
             raise ValueError(
                 f"the op-level predictor needs per-op timings of the calibration models; only "
@@ -341,7 +337,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         self.categories_ = sorted(set(unique["category"]))
         stage = LinearRegression(positive=True, fit_intercept=True)
         stage.fit(
-            self._stage_design(X, tables, warn=False),
+            self._stage_design(X, nodes, warn=False),
             np.asarray(y, float),
             sample_weight=_weights(y),
         )
@@ -356,11 +352,11 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     # between-ops time per module call.
     STAGE_TERMS = ("op_sum_ms", "module_calls", "param_MB", "activation_MB")
 
-    def _stage_design(self, X, tables, warn: bool = True) -> np.ndarray:
+    def _stage_design(self, X, nodes, warn: bool = True) -> np.ndarray:
         X = _frame(X)
         return np.column_stack(
             [
-                self._op_sums(tables, warn),
+                self._op_sums(nodes, warn),
                 X["module_calls"].to_numpy(float),
                 X["param_bytes_read"].to_numpy(float) / 1e6,
                 (X["act_bytes_read"] + X["bytes_written"]).to_numpy(float) / 1e6,
@@ -369,15 +365,18 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
 
     def _base(self, nodes: pd.DataFrame) -> np.ndarray:
         lin = _node_linear_design(nodes)
-        coef = np.array([self.category_coef_.get(c, self.global_coef_) for c in nodes["category"]])
+        cats = list(self.category_coef_)  # a category never fitted costs the global line
+        table = np.vstack([*(self.category_coef_[c] for c in cats), self.global_coef_])
+        which = nodes["category"].map({c: i for i, c in enumerate(cats)}).fillna(len(cats))
+        coef = table[which.to_numpy(np.int64)]
         return np.maximum((lin * coef).sum(axis=1), 1e-3)
 
     def node_latency_us(self, nodes: pd.DataFrame, warn: bool = True) -> np.ndarray:
-        """Predicted latency of each node of one model, in microseconds."""
+        """Predicted latency of each node of a node table, in microseconds."""
         check_is_fitted(self)
         if len(nodes) == 0:
             return np.zeros(0)
-        pred = self._base(nodes) * np.exp(self.regressor_.predict(node_design(nodes)))
+        pred = self._base(nodes) * np.exp(_few_rows_predict(self.regressor_, node_design(nodes)))
         unseen = ~nodes["category"].isin(self.categories_).to_numpy()
         if unseen.any() and warn:
             cats = sorted(set(nodes.loc[unseen, "category"]))
@@ -385,19 +384,28 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
                 f"op categories never seen in calibration: {cats}; their latency is "
                 "estimated from a linear cost fitted on all ops",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
         return pred
 
-    def _op_sums(self, tables, warn: bool = True) -> np.ndarray:
+    def _node_ms(self, nodes: tuple[NodeBatch, np.ndarray], warn: bool = True):
+        """(ms of every node of the selected models, its owner row, its configuration, the
+        configurations): the node model runs once per distinct configuration in use."""
+        batch, positions = nodes
+        configs, codes = batch.configs(NODE_INPUTS)
+        idx, owner = batch.rows(positions)
+        code = codes[idx]
+        used = np.flatnonzero(np.bincount(code, minlength=len(configs)))
+        remap = np.zeros(len(configs), np.int64)
+        remap[used] = np.arange(len(used))
+        configs = configs.iloc[used]
+        per_config = self.node_latency_us(configs, warn) / 1e3
+        return per_config[remap[code]], owner, remap[code], configs
+
+    def _op_sums(self, nodes: tuple[NodeBatch, np.ndarray], warn: bool = True) -> np.ndarray:
         """Sum of predicted node latencies per model, in ms (all nodes predicted in one batch)."""
-        sizes = np.array([len(t) for t in tables])
-        if sizes.sum() == 0:
-            return np.zeros(len(tables))
-        nodes = pd.concat([t for t in tables if len(t)], ignore_index=True)
-        per_node = self.node_latency_us(nodes, warn) / 1e3
-        owner = np.repeat(np.arange(len(tables)), sizes)
-        return np.bincount(owner, weights=per_node, minlength=len(tables))
+        per_node, owner, _, _ = self._node_ms(nodes, warn)
+        return np.bincount(owner, weights=per_node, minlength=len(nodes[1]))
 
     def predict(self, X):
         check_is_fitted(self)
@@ -409,19 +417,54 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = _frame(X)
         coef = self.stage_coef_
-        rows = []
-        for (_, x), nodes in zip(X.iterrows(), X["node_table"], strict=True):
-            per_node = self.node_latency_us(nodes, warn=False) / 1e3 * coef["op_sum_ms"]
-            by_cat = pd.Series(per_node).groupby(nodes["category"].to_numpy()).sum()
-            row = {k: float(by_cat[by_cat.index.isin(cats)].sum()) for k, cats in KINDS.items()}
-            row["module calls"] = coef["module_calls"] * x["module_calls"]
-            row["memory traffic"] = (
-                coef["param_MB"] * x["param_bytes_read"] / 1e6
-                + coef["activation_MB"] * (x["act_bytes_read"] + x["bytes_written"]) / 1e6
-            )
-            row["fixed"] = self.intercept_ms_
-            rows.append(row)
-        return pd.DataFrame(rows, index=X.index)
+        nodes = self._nodes(X)
+        per_node, owner, config, configs = self._node_ms(nodes, warn=False)
+        kinds = list(KINDS)
+        kind = configs["category"].map(
+            {c: i for i, k in enumerate(kinds) for c in KINDS[k]}
+        ).fillna(-1).to_numpy(np.int64)[config]  # fmt: skip
+        keep = kind >= 0
+        n = len(X)
+        sums = np.bincount(
+            owner[keep] * len(kinds) + kind[keep],
+            weights=per_node[keep] * coef["op_sum_ms"],
+            minlength=n * len(kinds),
+        ).reshape(n, len(kinds))
+        out = pd.DataFrame(sums, columns=kinds, index=X.index)
+        out["module calls"] = coef["module_calls"] * X["module_calls"].to_numpy(float)
+        out["memory traffic"] = (
+            coef["param_MB"] * X["param_bytes_read"].to_numpy(float) / 1e6
+            + coef["activation_MB"]
+            * (X["act_bytes_read"] + X["bytes_written"]).to_numpy(float)
+            / 1e6
+        )
+        out["fixed"] = self.intercept_ms_
+        return out
+
+
+def _few_rows_predict(regressor, design: np.ndarray) -> np.ndarray:
+    """``regressor.predict``; on few rows in one thread: each of its trees is a parallel region,
+    and on a busy machine waking threads for a few dozen rows costs 100x the work."""
+    if len(design) >= 20_000:
+        return regressor.predict(design)
+    with _threadpools().limit(limits=1, user_api="openmp"):
+        return regressor.predict(design)
+
+
+@functools.cache
+def _threadpools():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()  # finding the loaded thread pools takes ms: once
+
+
+def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
+    """The measured nodes (latency_us > 0) of the models at ``positions``, in order."""
+    if "latency_us" not in batch.table.columns:
+        return pd.DataFrame()
+    idx, _ = batch.rows(positions)
+    lat = batch.table["latency_us"].to_numpy(float)[idx]
+    return batch.table.take(idx[~np.isnan(lat) & (lat > 0)]).reset_index(drop=True)
 
 
 @register
@@ -444,9 +487,11 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
 
     def fit(self, X, y):
         X = _frame(X)
-        has_ops = "node_table" in X.columns and any(
-            "latency_us" in t and t["latency_us"].notna().sum() > 0 for t in X["node_table"]
-        )
+        nodes = nodes_of(X)
+        has_ops = False
+        if nodes is not None and "latency_us" in nodes[0].table.columns:
+            idx, _ = nodes[0].rows(nodes[1])
+            has_ops = bool(nodes[0].table["latency_us"].notna().to_numpy()[idx].any())
         if has_ops and self.prior is None and len(X) >= OpLevelPredictor.min_models:
             self.estimator_ = OpLevelPredictor(max_iter=self.max_iter)
         else:

@@ -152,12 +152,15 @@ class FeatureError(RuntimeError):
 
 
 class Features:
-    """Per-model feature table ``X`` (indexed by spec) and per-node tables by spec."""
+    """Per-model feature table ``X`` (indexed by spec) and per-node tables by spec.
+
+    ``nodes`` maps spec -> node table (a dict, the lazy :class:`NodeTables`, or a
+    :class:`~costmodel.predict.nodes.NodeBatch` holding them all in one long table)."""
 
     def __init__(
         self,
         X: pd.DataFrame,
-        nodes: dict[str, pd.DataFrame],
+        nodes: Mapping[str, pd.DataFrame],
         failures: dict[str, str],
         cached: int = 0,
     ) -> None:
@@ -165,6 +168,32 @@ class Features:
         self.nodes = nodes
         self.failures = failures
         self.cached = cached  # how many of the models were read from the cache
+        self._batch = None
+
+    def node_batch(self, op_timings: pd.DataFrame | None = None):
+        """Every node of every model of ``X`` in one long table (built once), with the measured
+        ``latency_us`` of ``op_timings`` joined (ops.csv rows: model, node, latency_us)."""
+        from costmodel.predict.nodes import NodeBatch
+
+        if self._batch is None:
+            nodes = self.nodes
+            if isinstance(nodes, NodeBatch) and nodes.models.equals(self.X.index):
+                self._batch = nodes
+            else:
+                specs = list(self.X.index)
+                self._batch = NodeBatch.from_tables(specs, [nodes[s] for s in specs])
+        return self._batch.with_timings(op_timings)
+
+    def with_node_batch(
+        self, specs: Iterable[str] | None = None, op_timings: pd.DataFrame | None = None
+    ) -> pd.DataFrame:
+        """``X`` (for ``specs``, in order) with its nodes as one long table shared by all rows
+        (:mod:`costmodel.predict.nodes`): what predicting many candidates wants. Same
+        content as :meth:`with_nodes`, without one DataFrame per model."""
+        from costmodel.predict.nodes import attach
+
+        specs = list(self.X.index if specs is None else specs)
+        return attach(self.X.loc[specs], self.node_batch(op_timings))
 
     def with_nodes(
         self, specs: Iterable[str] | None = None, op_timings: pd.DataFrame | None = None

@@ -99,10 +99,17 @@ def prior_columns(
     a source's variant; without it every source reads ``X``.
     """
     X = X.copy()
+    tables: dict[tuple[bool, str], pd.DataFrame] = {}  # each variant's rows of X, once
     for s in prior.sources:
         if s.column in X.columns:
             continue
-        Xs = X if features_for is None else features_for(s.variant).loc[X.index]
+        if features_for is None:
+            Xs = X
+        elif s.variant in tables:
+            Xs = tables[s.variant]
+        else:
+            Xs = features_for(s.variant)
+            Xs = tables[s.variant] = Xs if Xs.index.equals(X.index) else Xs.loc[X.index]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             X[s.column] = np.maximum(np.asarray(s.predictor.predict(Xs), float), 0.0)

@@ -59,14 +59,17 @@ TERM_SETS: dict[str, tuple[str, ...]] = {
 
 def design(X: pd.DataFrame, terms: tuple[str, ...] = tuple(TERMS)) -> np.ndarray:
     """The columns of ``terms`` for every row of the feature table (missing features are 0)."""
-    cols = []
-    for name in terms:
+    wanted = dict.fromkeys(c for name in terms for c in TERMS[name][0])
+    have = [c for c in wanted if c in X.columns]
+    values = X[have].to_numpy(float)  # one conversion for all terms
+    where = {c: i for i, c in enumerate(have)}
+    out = np.zeros((len(X), len(terms)))
+    for j, name in enumerate(terms):
         columns, divisor, _ = TERMS[name]
         if name == "intercept":
-            cols.append(np.ones(len(X)))
+            out[:, j] = 1.0
             continue
-        present = [c for c in columns if c in X.columns]
-        cols.append(
-            X[present].to_numpy(float).sum(axis=1) / divisor if present else np.zeros(len(X))
-        )
-    return np.column_stack(cols) if cols else np.zeros((len(X), 0))
+        idx = [where[c] for c in columns if c in where]
+        if idx:
+            out[:, j] = values[:, idx].sum(axis=1) / divisor
+    return out

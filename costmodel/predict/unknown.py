@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from costmodel.predict.nodes import map_nodes, node_rows_of
+
 FALLBACK_CATEGORY = "copy"
 
 
@@ -20,22 +22,19 @@ def cost_unknown_as_copies(X: pd.DataFrame) -> pd.DataFrame:
     X = X.copy()
     for what in ("ops", "bytes"):
         X[f"{FALLBACK_CATEGORY}_{what}"] = X[f"{FALLBACK_CATEGORY}_{what}"] + X[f"unknown_{what}"]
-    if "node_table" in X.columns:
-        X["node_table"] = [
-            t.assign(category=t["category"].replace("unknown", FALLBACK_CATEGORY))
-            for t in X["node_table"]
-        ]
-    return X
+    return map_nodes(
+        X, lambda t: t.assign(category=t["category"].replace("unknown", FALLBACK_CATEGORY))
+    )
 
 
 def unknown_notes(X: pd.DataFrame) -> list[str]:
     """One warning line per model with unknown ops, naming them and the fallback."""
     notes = []
-    for spec, x in X.iterrows():
-        if x.get("unknown_ops", 0) <= 0:
-            continue
+    if "unknown_ops" not in X.columns:
+        return notes
+    for spec, x in X[X["unknown_ops"] > 0].iterrows():
         names: set[str] = set()
-        table = x.get("node_table")
+        table = node_rows_of(X, spec)
         if isinstance(table, pd.DataFrame) and "unknown" in table.columns:
             for text in table["unknown"]:
                 names.update(n for n in str(text).split(",") if n)

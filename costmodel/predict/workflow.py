@@ -22,10 +22,11 @@ from costmodel.analysis.taxonomy import NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
-from costmodel.predict.prior import MultiBoardPrior, as_prior, prior_columns
+from costmodel.predict.predictions import predict_table, with_prior_columns
+from costmodel.predict.prior import MultiBoardPrior, as_prior
 from costmodel.predict.profile import Profile, calibration_summary
 from costmodel.predict.registry import check_size, make_predictor
-from costmodel.predict.unknown import cost_unknown_as_copies, unknown_notes
+from costmodel.predict.unknown import unknown_notes
 from costmodel.zoo import family
 from costmodel.zoo import input_shape as spec_shape
 
@@ -140,23 +141,6 @@ def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
 PRIOR_BELOW = 50
 
 
-def _prior_features(X: pd.DataFrame, prior: MultiBoardPrior, n_jobs: int = 1, input_shape=None):
-    """``X`` with the prior's source predictions, each source reading its own feature variant."""
-
-    def variant(v: tuple[bool, str]) -> pd.DataFrame:
-        feats = featurize(
-            list(X.index),
-            input_shape=input_shape,
-            prune_dead=v[0],
-            runtime=v[1],
-            n_jobs=n_jobs,
-            errors="skip",
-        )
-        return feats.with_nodes(list(X.index))
-
-    return prior_columns(X, prior, variant)
-
-
 def fit_profile(
     timings: str | Path,
     predictor: str = "full",
@@ -199,7 +183,7 @@ def fit_profile(
             f"the oplevel predictor needs per-op timings: no ops.csv next to "
             f"{timings} (use --predictor full or additive)"
         )
-    X = _prior_features(data.X, prior, n_jobs) if prior is not None else data.X
+    X = with_prior_columns(data.X, prior, n_jobs=n_jobs) if prior is not None else data.X
     est.fit(X, data.y)
     baseline = MacPredictor().fit(data.X, data.y)
     board_meta = dict(data.board) or {"board": board or "unknown"}
@@ -221,34 +205,35 @@ def fit_profile(
 
 
 def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
+    """One line per model outside what the profile was calibrated on (family, op categories,
+    feature ranges); the checks are column operations, the text is built for flagged rows only."""
     cal = profile.calibration
-    out = []
-    seen = set(cal.get("categories", []))
+    notes: list[list[str]] = [[] for _ in range(len(X))]
     fams = cal.get("families", [])
-    for spec, x in X.iterrows():
-        notes = []
-        fam = _family_or_none(spec)
-        if fams and len(fams) < 3 and fam is not None and fam not in fams:
-            notes.append(
-                f"family {fam} is not what this profile was calibrated on ({', '.join(fams)} "
-                "only): expect large errors; calibrate with models of this kind"
-            )
-        present = {
-            c[: -len("_ops")]
-            for c in X.columns
-            if c.endswith("_ops") and c not in ("logical_ops", "non_mac_ops") and x[c] > 0
-        }
-        unseen = sorted(present - seen - NO_DATA_CATEGORIES)
-        if unseen:
-            notes.append(f"op categories not in the calibration set: {', '.join(unseen)}")
-        for key, (lo, hi) in cal.get("ranges", {}).items():
-            if key in X.columns and (x[key] > 1.5 * hi or x[key] < lo / 1.5):
-                notes.append(
-                    f"{key} {x[key]:,.0f} outside the calibrated range [{lo:,.0f}, {hi:,.0f}]"
+    if fams and len(fams) < 3:
+        for i, spec in enumerate(X.index):
+            fam = _family_or_none(spec)
+            if fam is not None and fam not in fams:
+                notes[i].append(
+                    f"family {fam} is not what this profile was calibrated on ({', '.join(fams)} "
+                    "only): expect large errors; calibrate with models of this kind"
                 )
-        if notes:
-            out.append(f"{spec}: " + "; ".join(notes))
-    return out
+    seen = set(cal.get("categories", []))
+    ops = [c for c in X.columns if c.endswith("_ops") and c not in ("logical_ops", "non_mac_ops")]
+    unseen = [c for c in ops if c[: -len("_ops")] not in seen | NO_DATA_CATEGORIES]
+    present = X[unseen].to_numpy(float) > 0
+    for i in np.flatnonzero(present.any(axis=1)):
+        cats = sorted(unseen[j][: -len("_ops")] for j in np.flatnonzero(present[i]))
+        notes[i].append(f"op categories not in the calibration set: {', '.join(cats)}")
+    for key, (lo, hi) in cal.get("ranges", {}).items():
+        if key not in X.columns:
+            continue
+        v = X[key].to_numpy(float)
+        for i in np.flatnonzero((v > 1.5 * hi) | (v < lo / 1.5)):
+            notes[i].append(
+                f"{key} {v[i]:,.0f} outside the calibrated range [{lo:,.0f}, {hi:,.0f}]"
+            )
+    return [f"{spec}: " + "; ".join(n) for spec, n in zip(X.index, notes, strict=True) if n]
 
 
 def _family_or_none(spec: str) -> str | None:
@@ -316,32 +301,12 @@ def predict_specs(
         dtype=dtype,
         runtime=profile.runtime,
     )
-    X = feats.with_nodes()
+    X = feats.with_node_batch()
     notes = [f"{s}: could not be analysed: {e}" for s, e in feats.failures.items()]
     if X.empty:
         return pd.DataFrame(), notes
     notes += unknown_notes(X)
-    X = cost_unknown_as_copies(X)  # never free: see costmodel.predict.unknown
-    prior = as_prior(getattr(profile.predictor, "prior", None))
-    if prior is not None:
-        X = _prior_features(X, prior, n_jobs, input_shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        pred = profile.predictor.predict(X)
-    lo, hi = profile.interval
-    table = pd.DataFrame(
-        {
-            "predicted_ms": pred,
-            "low_ms": pred * (1 + lo),
-            "high_ms": pred * (1 + hi),
-            "mac_only_ms": profile.baseline.predict(X),
-            "MMACs": X["macs"] / 1e6,
-            "params_M": X["params"] / 1e6,
-            "unknown_ops": X["unknown_ops"].astype(int),
-        },
-        index=X.index,
-    )
-    table = table.join(profile.predictor.breakdown(X))
+    table = predict_table(profile, X, breakdown=True, input_shape=input_shape, n_jobs=n_jobs)
     return table, notes + _range_warnings(profile, X) + _shape_warnings(profile, specs, input_shape)
 
 
@@ -367,7 +332,7 @@ def compare_predictors(
     X = data.X
     if prior is not None:
         multi = as_prior(prior)
-        X = _prior_features(X, multi)
+        X = with_prior_columns(X, multi)
         predictors["full+prior"] = make_predictor("additive", prior=multi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

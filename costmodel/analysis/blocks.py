@@ -22,6 +22,7 @@ one computed tensor node (a tuple would index differently in the parent).
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +50,7 @@ class Fragment:
 # Process-wide memos, bounded: the trace of each block key, and the records of each
 # (block key, input shapes). Cleared when full (a search space sweeps through keys).
 _TRACES: dict[Any, Fragment | None] = {}
+_SEEN: dict[Any, None] = {}  # blocks met once, in one model: traced on their own when met again
 _RUNS: dict[Any, tuple[Any, list, list]] = {}
 _LIMIT = 20_000
 _MISSING = object()
@@ -58,6 +60,7 @@ def clear() -> None:
     """Forget every memoised block trace and run (tests use it to compare with a cold start)."""
     _TRACES.clear()
     _RUNS.clear()
+    _SEEN.clear()
 
 
 def _remember(memo: dict, key: Any, value: Any) -> None:
@@ -113,12 +116,15 @@ def plan(
 
     ``keys`` are the structural keys of ``root``'s modules by id; ``is_leaf(m, path)`` is the
     tracer's leaf rule. Blocks are traced bottom-up, so a block's own trace keeps the blocks
-    inside it as nodes; a fragment seen before under the same key is not traced again.
+    inside it as nodes; a fragment seen before under the same key is not traced again. A block
+    that occurs once in the model and was never met before stays inline (a one-off analysis
+    pays nothing for reuse); met again, in any model, it becomes a block.
     """
     from costmodel.analysis.trace import fx_trace
 
     leaf_paths = tuple(leaf_paths)
     tainted = _shared_paths(root)
+    repeats = Counter(keys[id(m)] for m in root.modules())
 
     def fragment(m: nn.Module, path: str, inner: dict[str, Fragment]) -> Fragment | None:
         if is_leaf(m, path) or path in tainted:
@@ -129,6 +135,10 @@ def plan(
         known = _TRACES.get(key, _MISSING)
         if known is not _MISSING:
             return known
+        if repeats[keys[id(m)]] < 2 and key not in _SEEN:
+            # met once so far: inline (tracing it alone would only cost); met again, a block
+            _remember(_SEEN, key, None)
+            return None
         found = None
         arity = _plain_arity(m)
         if arity is not None:

@@ -10,7 +10,8 @@ import torch.nn as nn
 
 import costmodel
 from costmodel.analysis import blocks, trace
-from costmodel.analysis.capture import _GraphRunner
+from costmodel.analysis.capture import _GraphRunner, eval_mode
+from costmodel.analysis.structure import structural_keys
 from costmodel.zoo import build, input_shape
 from costmodel.zoo.catalog import zoo_specs
 
@@ -117,13 +118,17 @@ class _Awkward(nn.Module):
         return self.repeat[0](x)  # a block called twice
 
 
+def blocks_of(model: nn.Module) -> dict:
+    """The blocks the analysis of ``model`` would keep as nodes now (it plans in eval mode)."""
+    tracer = trace._Tracer(set(), ())
+    with eval_mode(model):
+        return blocks.plan(model, structural_keys(model), tracer.is_leaf_module, (), ())
+
+
 def test_blocks_that_reuse_could_change_are_kept_inline():
     model = _Awkward()
-    _same(model, (1, 3, 8, 8))
-    tracer = trace._Tracer(set(), ())
-    planned = blocks.plan(
-        model, costmodel.analysis.structure.structural_keys(model), tracer.is_leaf_module, (), ()
-    )
+    _same(model, (1, 3, 8, 8))  # analysed twice with reuse: every block has been met before
+    planned = blocks_of(model)
     assert {"stem", "gated", "repeat.0", "repeat.1", "repeat.2"} <= set(planned)
     assert not {"pair", "scaled", "tied", "tied_again"} & set(planned)
 
@@ -133,7 +138,13 @@ def test_a_model_whose_blocks_were_seen_is_not_traced_again(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         blocks.clear()
+        # from a cold memo only blocks repeated in the model are kept as nodes: a one-off
+        # analysis pays nothing for reuse; blocks met once are blocks when met again
+        planned = blocks_of(build(spec, device="meta"))
+        assert "stem" not in planned and {"stages.0.0", "stages.0.1"} <= set(planned)
+        blocks.clear()
         first = costmodel.analyze(build(spec, device="meta"), input_shape(spec))
+        costmodel.analyze(build(spec, device="meta"), input_shape(spec))
         traced, runs = [], []
         real_trace, real_init = trace.fx_trace, _GraphRunner.__init__
         monkeypatch.setattr(

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 SPEC_COLUMNS = ("model", "spec")
@@ -100,6 +101,46 @@ def long_node_table(nodes: dict[str, pd.DataFrame] | object, specs: list[str]) -
         return pd.DataFrame(columns=["model"])
     table = pd.concat(parts, ignore_index=True)
     return table[["model"] + [c for c in table.columns if c != "model"]]
+
+
+def read_features(path: str | Path, nodes: str | Path | None = None):
+    """The :class:`~costmodel.predict.features.Features` that ``costmodel featurize`` wrote:
+    the feature table at ``path`` and, when given, its long node table (``--nodes``) as one
+    :class:`~costmodel.predict.nodes.NodeBatch`, ready for :func:`costmodel.predict_table`
+    (the op-level predictors need the node table)."""
+    from costmodel.predict.features import Features
+    from costmodel.predict.nodes import NodeBatch
+
+    X = read_table(path).copy()  # one block per dtype: columns are added to it later
+    X.index.name = "model"
+    if nodes is None:
+        return Features(X, {}, {})
+    long = read_table_plain(nodes)
+    if "model" not in long.columns:
+        raise ValueError(f"{nodes}: a node table needs a 'model' column (write it with --nodes)")
+    missing = sorted(set(X.index) - set(long["model"]))
+    if missing:
+        raise ValueError(
+            f"{nodes} has no nodes for {len(missing)} model(s) of {path} (e.g. {missing[0]!r}): "
+            "write both files with the same `costmodel featurize` run"
+        )
+    long = long[long["model"].isin(X.index)]
+    order = pd.Categorical(long["model"], categories=list(X.index))
+    long = long.iloc[np.argsort(order.codes, kind="stable")]
+    sizes = long["model"].value_counts().reindex(X.index).to_numpy()
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    table = long.drop(columns="model").reset_index(drop=True)
+    if "unknown" in table:
+        table["unknown"] = table["unknown"].fillna("").astype(str)
+    return Features(X, NodeBatch(table, list(X.index), offsets), {})
+
+
+def read_table_plain(path: str | Path) -> pd.DataFrame:
+    """A table written without its index (the long node table)."""
+    path = Path(path)
+    if path.suffix.lower() == ".parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, keep_default_na=False, na_values=[])
 
 
 @contextmanager

@@ -99,3 +99,39 @@ def test_unknown_backend_is_an_error():
     with pytest.raises(ValueError, match="unknown backend"):
         with parallel_backend("spark"):
             pass
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_a_featurised_space_on_disk_predicts_like_the_features_in_memory(tmp_path, suffix):
+    from costmodel.predict.bulk import read_features
+    from costmodel.predict.estimators import OpLevelPredictor
+    from costmodel.predict.predictions import predict_table
+
+    if suffix == "parquet":
+        pytest.importorskip("pyarrow", reason="parquet needs the costmodel[parquet] extra")
+    feats = featurize(SPECS, cache=False)
+    specs = list(feats.X.index)
+    write_table(feats.X, tmp_path / f"f.{suffix}")
+    write_table(long_node_table(feats.nodes, specs), tmp_path / f"n.{suffix}", False)
+    back = read_features(tmp_path / f"f.{suffix}", tmp_path / f"n.{suffix}")
+    assert list(back.X.index) == specs
+    for s in specs:
+        pd.testing.assert_frame_equal(back.nodes[s], feats.nodes[s], check_dtype=False)
+    # an op-level predictor reads the node tables: fit it on made-up per-op timings
+    timed = feats.with_nodes()
+    timed["node_table"] = [
+        t.assign(latency_us=1 + t["macs"] / 1e4 + t["out_bytes"] / 1e3) for t in timed["node_table"]
+    ]
+    model = OpLevelPredictor().fit(timed, 0.01 + feats.X["macs"].to_numpy() / 1e7)
+    mine, theirs = predict_table(model, back), predict_table(model, feats)
+    pd.testing.assert_frame_equal(mine, theirs)
+
+
+def test_a_node_file_without_the_models_is_refused(tmp_path):
+    from costmodel.predict.bulk import read_features
+
+    feats = featurize(SPECS[:2], cache=False)
+    write_table(feats.X, tmp_path / "f.csv")
+    write_table(long_node_table(feats.nodes, [SPECS[0]]), tmp_path / "n.csv", False)
+    with pytest.raises(ValueError, match="no nodes for 1 model"):
+        read_features(tmp_path / "f.csv", tmp_path / "n.csv")

@@ -22,6 +22,7 @@ one computed tensor node (a tuple would index differently in the parent).
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -47,12 +48,12 @@ class Fragment:
     placeholders: tuple[str, ...] = ()
 
 
-# Process-wide memos, bounded: the trace of each block key, and the records of each
-# (block key, input shapes). Cleared when full (a search space sweeps through keys).
+# Process-wide memos, bounded, least recently used out first: the trace of each block key, and
+# the records of each (block key, input shapes).
 _TRACES: dict[Any, Fragment | None] = {}
 _SEEN: dict[Any, None] = {}  # blocks met once, in one model: traced on their own when met again
 _RUNS: dict[Any, tuple[Any, list, list]] = {}
-_LIMIT = 20_000
+_LIMIT = 2_000  # entries per memo: a few tens of MB of records at most
 _MISSING = object()
 
 
@@ -64,9 +65,20 @@ def clear() -> None:
 
 
 def _remember(memo: dict, key: Any, value: Any) -> None:
+    """Store, evicting the least recently used tenth when full (a hit re-inserts its key, see
+    :func:`_recall`), so a sweep keeps its hot blocks and the memory stays bounded."""
     if len(memo) >= _LIMIT:
-        memo.clear()
+        for old in list(itertools.islice(memo, max(1, _LIMIT // 10))):
+            del memo[old]
     memo[key] = value
+
+
+def _recall(memo: dict, key: Any) -> Any:
+    """The memo's value for ``key`` (``_MISSING`` when absent), marked as recently used."""
+    value = memo.pop(key, _MISSING)
+    if value is not _MISSING:
+        memo[key] = value
+    return value
 
 
 def _plain_arity(m: nn.Module) -> int | None:
@@ -132,7 +144,7 @@ def plan(
         inside = path + "."
         rel_leaves = tuple(sorted(p[len(inside) :] for p in leaf_paths if p.startswith(inside)))
         key = (keys[id(m)], rel_leaves, leaf_types)
-        known = _TRACES.get(key, _MISSING)
+        known = _recall(_TRACES, key)
         if known is not _MISSING:
             return known
         if repeats[keys[id(m)]] < 2 and key not in _SEEN:

@@ -282,8 +282,8 @@ class _GraphRunner(fx.Interpreter):
         with self._set_current_node(n):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
         key = self._cache_key(n, args, kwargs, target=("block", fragment.key))
-        hit = blocks_._RUNS.get(key) if key is not None else None
-        if hit is not None:
+        hit = blocks_._recall(blocks_._RUNS, key) if key is not None else blocks_._MISSING
+        if hit is not blocks_._MISSING:
             with _disable_current_modes():  # rebuild outputs without the recorder
                 value = _map(_make, hit[0])
             records, candidates = hit[1], hit[2]

@@ -1,7 +1,8 @@
 """Fast output-shape rules for ops whose meta kernels are slow Python references.
 
 The meta kernels of element-wise ops, batch/layer norm, ``addmm`` and ``mean`` are written in
-Python (torch._refs) and cost 0.2-3 ms per call, 10-100x a convolution's. These rules build the
+Python (torch._refs) and cost 0.2-3 ms per call, 10-100x a convolution's; the convolution's
+own first call imports sympy (~0.5 s of a one-off ``costmodel analyze``). These rules build the
 same outputs (shape, dtype, strides) directly on the meta device. ``tests/analysis/test_shapes.py``
 checks every rule against the real meta kernel.
 """
@@ -27,6 +28,23 @@ def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
         strides.append(acc)
         acc *= max(int(d), 1)
     return tuple(reversed(strides))
+
+
+def _broadcast(a: Any, b: Any) -> tuple[int, ...]:
+    """``torch.broadcast_shapes(a, b)`` without torch's Python reference (its first call imports
+    sympy): the common shape, or the same RuntimeError where two sizes clash."""
+    a, b = tuple(int(d) for d in a), tuple(int(d) for d in b)
+    n = max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    out = []
+    for i, (p, q) in enumerate(zip(a, b, strict=True)):
+        if p != q and p != 1 and q != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({p}) must match the size of tensor b ({q}) at "
+                f"non-singleton dimension {i}"
+            )
+        out.append(q if p == 1 else p)
+    return tuple(out)
 
 
 def _like(x: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
@@ -77,7 +95,7 @@ def _inplace(x: torch.Tensor, other: Any = None, *_: Any, **__: Any) -> torch.Te
     if not _floating(x, other) or (0 in x.stride() and x.numel() > 1):
         return NotImplemented  # an overlapping (expanded) destination: the kernel decides
     if isinstance(other, torch.Tensor):
-        shape = tuple(torch.broadcast_shapes(x.shape, other.shape))
+        shape = _broadcast(x.shape, other.shape)
         _check(
             shape == tuple(x.shape),
             f"output with shape {list(x.shape)} doesn't match the broadcast shape {list(shape)}",
@@ -98,7 +116,7 @@ def _binary(a: Any, b: Any, *_: Any, **__: Any) -> torch.Tensor:
     dtype = torch.result_type(a, b)
     if tb is None or tuple(tb.shape) == tuple(ta.shape) and ta.dim() >= tb.dim():
         return _like(ta, dtype)
-    shape = tuple(torch.broadcast_shapes(ta.shape, tb.shape))  # raises where shapes clash
+    shape = _broadcast(ta.shape, tb.shape)  # raises where shapes clash
     if shape == tuple(tb.shape):
         return _like(tb, dtype)
     return _like(ta, dtype) if shape == tuple(ta.shape) else _empty(shape, dtype)
@@ -156,7 +174,7 @@ def _addmm(bias: torch.Tensor, a: torch.Tensor, b: torch.Tensor, *_: Any, **__: 
     _check(len(dtypes) == 1, f"addmm: operands have different dtypes {sorted(map(str, dtypes))}")
     out = (int(a.shape[0]), int(b.shape[1]))
     if isinstance(bias, torch.Tensor):
-        torch.broadcast_shapes(bias.shape, out)  # raises where the bias does not fit
+        _broadcast(bias.shape, out)  # raises where the bias does not fit
     return _empty(out, a.dtype)
 
 
@@ -179,6 +197,34 @@ def _mean(x: torch.Tensor, dim: Any = None, keepdim: bool = False, *_: Any, **kw
     return _empty(shape, x.dtype)
 
 
+def _convolution(x, weight, bias, stride, padding, dilation, transposed, output_padding, groups):
+    # Plain (not transposed) convolution of contiguous tensors: the meta kernel's own shape
+    # formula, out = (in + 2p - d(k - 1) - 1) // s + 1 per spatial dim, and a contiguous result.
+    # Anything else (channels-last inputs, transposed, invalid sizes) is left to the kernel,
+    # which raises where it must.
+    if transposed or not _floating(x, weight, bias) or x.dim() != weight.dim() or x.dim() < 3:
+        return NotImplemented
+    if not (x.is_contiguous() and weight.is_contiguous()) or weight.dim() > 5:
+        return NotImplemented
+    spatial = x.dim() - 2
+    if int(weight.shape[1]) * groups != int(x.shape[1]) or x.dtype != weight.dtype:
+        return NotImplemented
+    if isinstance(bias, torch.Tensor) and tuple(bias.shape) != (int(weight.shape[0]),):
+        return NotImplemented
+    stride, padding, dilation = (list(v) * (spatial if len(v) == 1 else 1) for v in
+                                 (stride, padding, dilation))  # fmt: skip
+    if not len(stride) == len(padding) == len(dilation) == spatial:
+        return NotImplemented
+    out = [int(x.shape[0]), int(weight.shape[0])]
+    for i in range(spatial):
+        k = int(weight.shape[2 + i])
+        size = (int(x.shape[2 + i]) + 2 * padding[i] - dilation[i] * (k - 1) - 1) // stride[i] + 1
+        if size <= 0:
+            return NotImplemented
+        out.append(size)
+    return _empty(tuple(out), x.dtype)
+
+
 _UNARY = [op for op in ACTIVATIONS if not str(op).endswith("_")] + [
     aten.neg,
     aten.sqrt,
@@ -198,6 +244,7 @@ rule(aten._native_batch_norm_legit_no_training, aten.native_batch_norm)(_batch_n
 rule(aten.native_layer_norm)(_layer_norm)
 rule(aten.addmm)(_addmm)
 rule(aten.mean)(_mean)
+rule(aten.convolution)(_convolution)
 
 # Only the overloads whose argument lists the rules above read: e.g. add.Tensor and add.Scalar,
 # not add.out; mean.dim, not mean.names_dim; native_batch_norm only with training=False.
@@ -230,5 +277,6 @@ _SAFE_OVERLOADS = frozenset(
         aten.addmm.default,
         aten.mean.dim,
         aten.mean.default,
+        aten.convolution.default,
     ]
 )

@@ -42,6 +42,16 @@ CASES = [
     (aten.mean.dim, (x, [-1, -2], False)),
     (aten.mean.dim, (x, [1])),
     (aten.mean.default, (x,)),
+    (aten.convolution.default, (x, meta(16, 8, 3, 3), meta(16), [1], [1], [1], False, [0], 1)),
+    (
+        aten.convolution.default,
+        (x, meta(8, 1, 3, 3), None, [2, 2], [0, 0], [1, 1], False, [0, 0], 8),
+    ),
+    (
+        aten.convolution.default,
+        (x, meta(4, 2, 3, 1), None, [1, 2], [2, 0], [2, 1], False, [0, 0], 4),
+    ),
+    (aten.convolution.default, (meta(2, 4, 9), meta(6, 4, 3), None, [1], [1], [1], False, [0], 1)),
 ]
 
 
@@ -65,7 +75,11 @@ def test_inplace_rule_returns_its_input():
 def test_training_batch_norm_and_unlisted_overloads_use_the_kernel():
     assert lookup(aten.native_batch_norm.default)(x, c, c, c, c, True, 0.1, 1e-5) is NotImplemented
     assert lookup(aten.add.out) is None
-    assert lookup(aten.convolution.default) is None
+    assert lookup(aten.convolution_backward.default) is None
+    conv = lookup(aten.convolution.default)  # transposed, channels-last: the kernel decides
+    assert conv(x, meta(8, 4, 3, 3), None, [1], [0], [1], True, [0], 1) is NotImplemented
+    last = x.to(memory_format=torch.channels_last)
+    assert conv(last, meta(8, 8, 1, 1), None, [1], [0], [1], False, [0], 1) is NotImplemented
 
 
 # Arguments the real meta kernels reject: a fast rule must reject them too (issue 12, item 2:

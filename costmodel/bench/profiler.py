@@ -27,6 +27,7 @@ latency (``coverage``) shows how well the correction holds.
 from __future__ import annotations
 
 import contextlib
+import os
 import statistics
 import time
 from collections import defaultdict
@@ -210,9 +211,19 @@ def _tree(prof: Any) -> list[_Ev]:
     return roots
 
 
+def _cpu_profile() -> profile:
+    """``torch.profiler.profile`` of CPU events, without Kineto's log lines.
+
+    Kineto prints a ``USDT ... profiler_start/stop`` line on stderr per profiled run; its
+    threshold (``KINETO_LOG_LEVEL``, read when the profiler first starts) must be above its
+    USDT level (5) to hide them, which hides its errors too. A value the user set is kept."""
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+    return profile(activities=[ProfilerActivity.CPU])
+
+
 def _profiled(fn, repeats: int, ranges: contextlib.AbstractContextManager) -> list[_Ev]:
     """The ``costmodel::repeat`` range of each repeat (the caller has warmed the model up)."""
-    with ranges, profile(activities=[ProfilerActivity.CPU]) as prof:
+    with ranges, _cpu_profile() as prof:
         for _ in range(repeats):
             with record_function(_REPEAT):
                 fn()
@@ -267,7 +278,7 @@ def measure_overhead(calls: int = 150) -> Overhead:
         for fn in _probe_ops().values():
             _per_call_us(fn, calls, trials=1)  # warm-up
             u = _per_call_us(fn, calls)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
+            with _cpu_profile() as prof:
                 _per_call_us(fn, calls, trials=2)
             tops = _tree(prof)
             per_call = sum(1 + sum(1 for _ in _subtree(e)) for e in tops) / max(len(tops), 1)

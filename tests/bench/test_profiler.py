@@ -135,3 +135,22 @@ def test_totals_add_up():
     r, _ = _profile(Residual())
     assert r.total_us == pytest.approx(r.nodes["latency_us"].sum() + r.between_us + r.unmapped_us)
     assert r.repeats == 2 and r.raw_us > 0
+
+
+def test_profiling_prints_no_kineto_log_lines(tmp_path):
+    """Kineto's ``USDT ... profiler_start/stop`` lines stay off the user's terminal."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, torch.nn as nn\n"
+        "from costmodel.bench.profiler import profile_model\n"
+        "profile_model(nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()), (torch.zeros(1, 3, 8, 8),),"
+        " repeats=2)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KINETO_LOG_LEVEL"}
+    env["COSTMODEL_CACHE"] = str(tmp_path)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "USDT" not in out.stderr + out.stdout

@@ -177,7 +177,10 @@ def analyze(
                 keys, reuse_blocks = None, False
             if reuse_blocks:
                 rules = _Tracer(set(leaf_paths), leaf_types)
-                blocks = plan(model, keys, rules.is_leaf_module, leaf_paths, leaf_types)
+                try:
+                    blocks = plan(model, keys, rules.is_leaf_module, leaf_paths, leaf_types)
+                except Exception:  # reuse is an optimisation: never the reason an analysis fails
+                    blocks = {}
             graph, failures = trace_with_fallback(
                 model, leaf_paths, leaf_types, concrete_args, method == "auto", blocks=blocks
             )
@@ -186,10 +189,11 @@ def analyze(
         if graph is not None:
             try:
                 records = run_graph(model, graph, inputs, blocks, keys)
-            except AnalysisError:
+            except Exception:
                 if not blocks:
                     raise
-                # name the failing node as the full graph does: trace again without blocks
+                # name a failing node as the full graph does (and never fail for reuse itself):
+                # trace again without blocks
                 blocks = {}
                 graph, _ = trace_with_fallback(
                     model, leaf_paths, leaf_types, concrete_args, method == "auto"

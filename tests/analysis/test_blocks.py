@@ -169,3 +169,25 @@ def test_the_memo_is_bounded(monkeypatch):
         warnings.simplefilter("ignore")
         costmodel.analyze(build("resnet?depth=18", device="meta"), (1, 3, 32, 32))
     assert len(blocks._TRACES) <= 3 and len(blocks._RUNS) <= 3
+
+
+def test_a_failure_of_reuse_itself_never_fails_the_analysis(monkeypatch):
+    model = build("resnet?depth=18", device="meta")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = costmodel.analyze(model, (1, 3, 32, 32), reuse_blocks=False)
+
+        def broken(*_a, **_k):
+            raise KeyError("a bug in splicing")
+
+        monkeypatch.setattr(costmodel.analysis.api, "plan", broken)
+        got = costmodel.analyze(model, (1, 3, 32, 32))  # planning fails: no reuse
+    assert got.nodes.equals(full.nodes)
+    monkeypatch.undo()
+    blocks.clear()
+    costmodel.analyze(model, (1, 3, 32, 32))  # meet the blocks once
+    monkeypatch.setattr(blocks, "splice", broken)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = costmodel.analyze(model, (1, 3, 32, 32))  # running fails: traced again in full
+    assert got.nodes.equals(full.nodes)

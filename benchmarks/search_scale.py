@@ -36,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def _machine() -> str:
     import torch
 
+    from costmodel.bench.board import cpu_model
+
     return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{cpu_model()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__}, Python {platform.python_version()}, "
         f"load average at start {os.getloadavg()[0]:.1f}"
     )

@@ -38,14 +38,18 @@ _NAMER = fx.Graph()  # only its (stateless) _target_to_str: fx's own name candid
 @dataclass
 class Fragment:
     """A block's standalone trace: its graph, the module calls it makes (itself included,
-    nested blocks included), and the blocks inside it that are kept as nodes (relative paths)."""
+    nested blocks included), the blocks inside it that are kept as nodes (relative paths), and
+    its placeholders (one per argument of its forward)."""
 
     key: Any
     graph: fx.Graph
-    arity: int
     calls: int = 0
     blocks: dict[str, Fragment] = field(default_factory=dict)
     placeholders: tuple[str, ...] = ()
+
+    @property
+    def arity(self) -> int:
+        return len(self.placeholders)
 
 
 # Process-wide memos, bounded, least recently used out first: the trace of each block key, and
@@ -189,7 +193,7 @@ def _checked(key: Any, graph: fx.Graph, arity: int, inner: dict[str, Fragment]) 
         return None
     used = {n.target for n in graph.nodes if n.op == "call_module" and n.target in inner}
     blocks = {p: f for p, f in inner.items() if p in used}
-    return Fragment(key, graph, arity, module_calls(graph, blocks), blocks, placeholders)
+    return Fragment(key, graph, module_calls(graph, blocks), blocks, placeholders)
 
 
 def copy_record(rec: Any) -> Any:

@@ -278,7 +278,7 @@ class _GraphRunner(fx.Interpreter):
     def run_block(self, n: fx.Node) -> Any:
         """Run a block node: reuse the records of an equal block on equal inputs, or run its
         fragment; either way its records join this graph's under the block's path."""
-        fragment = self.blocks[n.target]
+        fragment, module = self.blocks[n.target], self.submodules[n.target]
         with self._set_current_node(n):
             args, kwargs = self.fetch_args_kwargs_from_env(n)
         key = self._cache_key(n, args, kwargs, target=("block", fragment.key))
@@ -288,14 +288,13 @@ class _GraphRunner(fx.Interpreter):
                 value = _map(_make, hit[0])
             records, candidates = hit[1], hit[2]
         else:
-            module = self.submodules[n.target]
             inner = _GraphRunner(module, fragment.graph, self.recorder, fragment.blocks, self.keys)
             value = inner.run(*args)
             records, candidates = inner.records, inner.candidates
             if key is not None and not any(self.recorder.is_param(t) for t in _tensors(value)):
                 blocks_._remember(blocks_._RUNS, key, (_map(_spec, value), records, candidates))
         out = blocks_.splice(
-            self.records, self.candidates, n, self.submodules[n.target], fragment, records,
+            self.records, self.candidates, n, module, fragment, records,
             candidates, self.alias,
         )  # fmt: skip
         self.alias[n.name] = out

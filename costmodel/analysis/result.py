@@ -64,10 +64,6 @@ def groups(r: NodeRecord) -> int:
     return a.get("groups", 0) if "in_channels" in a or r.category == "shuffle" else 0
 
 
-def _bytes(r: NodeRecord) -> int:
-    return r.act_bytes_read + r.param_bytes_read + r.bytes_written
-
-
 def _row(r: NodeRecord) -> dict[str, Any]:
     """One table row: derived columns are computed here, every other column is the record's
     field of that name."""
@@ -143,7 +139,7 @@ class Analysis:
             logical[r.category].add(r.pattern or r.name)
             row["macs"] += r.macs
             row["flops"] += r.flops
-            row["bytes"] += _bytes(r)
+            row["bytes"] += r.act_bytes_read + r.param_bytes_read + r.bytes_written
             row["params"] += r.params
             row["n_aten_ops"] += len(r.aten_ops)
         for c, names in logical.items():

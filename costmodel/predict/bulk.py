@@ -86,12 +86,13 @@ def write_table(frame: pd.DataFrame, path: str | Path, index: bool = True) -> Pa
     return path
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """A table written by :func:`write_table` (the feature table: indexed by ``model``)."""
+def read_table(path: str | Path, index: bool = True) -> pd.DataFrame:
+    """A table written by :func:`write_table` with the same ``index`` (the feature table is
+    indexed by ``model``; the long node table is written without its index)."""
     path = Path(path)
     if path.suffix.lower() == ".parquet":
         return pd.read_parquet(path)
-    return pd.read_csv(path, index_col=0)
+    return pd.read_csv(path, index_col=0 if index else None)
 
 
 def long_node_table(nodes: dict[str, pd.DataFrame] | object, specs: list[str]) -> pd.DataFrame:
@@ -115,7 +116,7 @@ def read_features(path: str | Path, nodes: str | Path | None = None):
     X.index.name = "model"
     if nodes is None:
         return Features(X, {}, {})
-    long = read_table_plain(nodes)
+    long = read_table(nodes, index=False)
     if "model" not in long.columns:
         raise ValueError(f"{nodes}: a node table needs a 'model' column (write it with --nodes)")
     missing = sorted(set(X.index) - set(long["model"]))
@@ -133,14 +134,6 @@ def read_features(path: str | Path, nodes: str | Path | None = None):
     if "unknown" in table:
         table["unknown"] = table["unknown"].fillna("").astype(str)
     return Features(X, NodeBatch(table, list(X.index), offsets), {})
-
-
-def read_table_plain(path: str | Path) -> pd.DataFrame:
-    """A table written without its index (the long node table)."""
-    path = Path(path)
-    if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
-    return pd.read_csv(path, keep_default_na=False, na_values=[])
 
 
 @contextmanager

@@ -94,12 +94,18 @@ def runtime_of(board: str) -> str:
     return json.loads(meta.read_text()).get("runtime", "eager") if meta.exists() else "eager"
 
 
-def predictors(data: Training, prior: MultiBoardPrior | None, nb201: bool) -> dict:
-    out = {"constant": make_predictor("constant"), "mac": MacPredictor(), "full": FullPredictor()}
+def predictors(
+    data: Training, prior: MultiBoardPrior | None, nb201: bool, margin: float = 0.0
+) -> dict:
+    out = {
+        "constant": make_predictor("constant"),
+        "mac": MacPredictor(),
+        "full": FullPredictor(margin=margin),
+    }
     if nb201:
         out["optype"] = OpTypeCountPredictor()
     if prior is not None and prior.sources:
-        out["full+prior"] = make_predictor("additive", prior=prior)
+        out["full+prior"] = FullPredictor(prior=prior, margin=margin)
     return out
 
 
@@ -116,6 +122,9 @@ def main() -> int:
     parser.add_argument("--devices", default=",".join(DEVICES))
     parser.add_argument("--boards", default=",".join(X86))
     parser.add_argument("--no-lofo", action="store_true")
+    parser.add_argument(
+        "--margin", type=float, default=0.0, help="the full predictor's MAC-only guard margin"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     ks = tuple(int(k) for k in args.ks.split(","))
@@ -165,7 +174,7 @@ def main() -> int:
         warnings.simplefilter("ignore")
         prior = MultiBoardPrior([PriorSource(s, None, runtime=variants[s]) for s in sources[name]])
         X = with_sources(d.X, sources[name])
-        preds = predictors(d, prior, name in DEVICES)
+        preds = predictors(d, prior, name in DEVICES, args.margin)
         out = []
         table = k_shot(preds, X, d.y, ks=ks, draws=args.draws, seed=0)
         for _, r in table.iterrows():

@@ -97,6 +97,12 @@ class MacPredictor(Predictor, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         return self.ms_per_mmac_ * _frame(X)["macs"].to_numpy(float) / 1e6 + self.intercept_ms_
 
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        check_is_fitted(self)
+        macs = self.ms_per_mmac_ * _frame(X)["macs"].to_numpy(float) / 1e6
+        parts = {_term_kind("macs"): macs, _term_kind("intercept"): self.intercept_ms_}
+        return pd.DataFrame(parts, index=X.index)
+
 
 def _term_kind(term: str) -> str:
     """The kind of work a design term's cost belongs to (for per-kind breakdowns)."""
@@ -308,9 +314,11 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
                 "the additive predictor)"
             )
         design = node_design(measured)
-        key = pd.DataFrame(design).round(6).astype(str).agg("|".join, axis=1).to_numpy()
+        # One row per distinct configuration (hashing the rounded design; NaN is a value).
+        rounded = pd.DataFrame(np.round(design, 6))
+        key = rounded.groupby(list(rounded.columns), dropna=False, sort=True).ngroup()
         unique = (
-            measured.assign(_key=key)
+            measured.assign(_key=key.to_numpy())
             .groupby("_key")
             .agg(
                 {
@@ -469,34 +477,59 @@ def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
 
 @register
 class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator):
-    """The best predictor for the data at hand: op-level when the calibration models come with
-    per-op timings, otherwise the cross-validated additive predictor (adapting ``prior`` when
-    one is given), which is never more complex than the calibration data supports."""
+    """The best predictor for the data at hand, and never worse than MAC-only on it.
+
+    The candidate is op-level when the calibration models come with per-op timings, otherwise
+    the cross-validated additive predictor (adapting ``prior`` when one is given). It is used
+    only when cross-validation inside the calibration set shows it beats MAC-only (by
+    ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
+    MAC-only, the baseline it is compared with (``guard=False`` skips that check).
+    """
 
     name = "full"
     min_models = 3
     description = (
         "the best for the data: oplevel when per-op timings are there, else additive (with "
-        "--prior, adapting other boards' predictors)"
+        "--prior, adapting other boards' predictors); MAC-only where cross-validation on the "
+        "calibration set does not show it better"
     )
 
-    def __init__(self, prior=None, max_iter: int = 200, se_rule: float = 1.0) -> None:
+    def __init__(
+        self,
+        prior=None,
+        max_iter: int = 200,
+        se_rule: float = 1.0,
+        guard: bool = True,
+        margin: float = 0.0,
+    ) -> None:
         self.prior = prior
         self.max_iter = max_iter
         self.se_rule = se_rule
+        self.guard = guard
+        self.margin = margin
 
-    def fit(self, X, y):
-        X = _frame(X)
+    def _candidate(self, X: pd.DataFrame):
         nodes = nodes_of(X)
         has_ops = False
         if nodes is not None and "latency_us" in nodes[0].table.columns:
             idx, _ = nodes[0].rows(nodes[1])
             has_ops = bool(nodes[0].table["latency_us"].notna().to_numpy()[idx].any())
         if has_ops and self.prior is None and len(X) >= OpLevelPredictor.min_models:
-            self.estimator_ = OpLevelPredictor(max_iter=self.max_iter)
-        else:
-            self.estimator_ = AdditivePredictor(prior=self.prior, se_rule=self.se_rule)
-        self.estimator_.fit(X, y)
+            return OpLevelPredictor(max_iter=self.max_iter)
+        return AdditivePredictor(prior=self.prior, se_rule=self.se_rule)
+
+    def fit(self, X, y):
+        from costmodel.predict.guard import compare_with_mac
+
+        X = _frame(X)
+        candidate = self._candidate(X)
+        self.guard_ = None
+        if self.guard:
+            report = compare_with_mac(candidate, MacPredictor(), X, y, _families(X), self.margin)
+            self.guard_ = report.as_dict()
+            if not report.kept:
+                candidate = MacPredictor()
+        self.estimator_ = candidate.fit(X, y)
         self.kind_ = type(self.estimator_).__name__
         return self
 

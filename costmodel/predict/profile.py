@@ -51,6 +51,8 @@ class Profile:
         """The readable part: coefficients of the predictor and of the baseline."""
         est = getattr(self.predictor, "estimator_", self.predictor)
         coef: dict[str, Any] = {"estimator": type(est).__name__}
+        if getattr(self.predictor, "guard_", None):  # the full predictor's check against MAC-only
+            coef["guard"] = self.predictor.guard_
         for attr in (
             "chosen_",
             "cv_error_",

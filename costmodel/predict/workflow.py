@@ -185,6 +185,15 @@ def fit_profile(
         )
     X = with_prior_columns(data.X, prior, n_jobs=n_jobs) if prior is not None else data.X
     est.fit(X, data.y)
+    guard = getattr(est, "guard_", None)
+    if guard and not guard["kept"]:
+        why = (
+            f"cross-validated on these {guard['rows']} timings, the {guard['candidate']} fit "
+            f"erred {guard['cv_full']:.1%} against MAC-only's {guard['cv_mac']:.1%}"
+            if np.isfinite(guard["cv_full"])
+            else "too few timings to cross-validate it against MAC-only"
+        )
+        notes.append(f"the full predictor is MAC-only here: {why} (measure more models)")
     baseline = MacPredictor().fit(data.X, data.y)
     board_meta = dict(data.board) or {"board": board or "unknown"}
     profile = Profile(
@@ -333,7 +342,7 @@ def compare_predictors(
     if prior is not None:
         multi = as_prior(prior)
         X = with_prior_columns(X, multi)
-        predictors["full+prior"] = make_predictor("additive", prior=multi)
+        predictors["full+prior"] = make_predictor("full", prior=multi)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if protocol == "lofo":

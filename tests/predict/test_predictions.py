@@ -109,7 +109,7 @@ def test_a_batch_equals_each_model_alone(fitted, name):
     order = rng.permutation(len(long))[:25]
     np.testing.assert_allclose(est.predict(long.iloc[order]), alone[order], rtol=1e-9)
     parts = est.breakdown(long)
-    if name in ("constant", "mac"):  # no breakdown
+    if name == "constant":  # no breakdown
         assert parts.shape == (len(long), 0)
         return
     np.testing.assert_allclose(parts.sum(axis=1), batch, rtol=1e-9)

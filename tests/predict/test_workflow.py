@@ -270,3 +270,17 @@ def test_the_feature_cache_keys_a_lowering_by_its_rules(tmp_path, monkeypatch):
     assert before != cache._key("random:seed=1", None, False, None, "eager")
     monkeypatch.setitem(rewrites.RUNTIME_RULES, "onnxruntime", ("drop_free",))
     assert cache._key("random:seed=1", None, False, None, "onnxruntime") != before
+
+
+def test_a_full_fit_that_is_mac_only_says_so(board, tmp_path):
+    """Latencies that follow MACs exactly: the full predictor's guard keeps MAC-only, and the
+    profile's notes say why, with the cross-validated errors."""
+    from costmodel.analysis import analyze
+
+    timings = pd.read_csv(board / "timings.csv")
+    timings["latency_ms"] = [0.01 * analyze(s).totals["macs"] / 1e6 + 1.0 for s in timings["model"]]
+    timings.to_csv(tmp_path / "timings.csv", index=False)  # no ops.csv: the additive candidate
+    profile, _ = fit_profile(tmp_path / "timings.csv", predictor="full", use_default_prior=False)
+    assert profile.predictor.kind_ == "MacPredictor" and not profile.predictor.guard_["kept"]
+    assert any("the full predictor is MAC-only here" in n for n in profile.notes)
+    assert profile.describe()["guard"]["candidate"] == "AdditivePredictor"

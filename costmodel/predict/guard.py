@@ -1,0 +1,112 @@
+"""The MAC-only guard: a full-feature fit is used only where its calibration data show it beats
+MAC-only.
+
+Every full-feature prediction is reported beside the MAC-only baseline (``a * MACs + b``), and
+must never be worse than it. Whether it is cannot be read off the fit itself: a fit that chose
+its terms by cross-validation on the same rows carries that choice's optimism, and a node model
+that saw every calibration op predicts those models well by construction. So the whole fitting
+procedure is cross-validated against MAC-only inside the calibration set (nested: each training
+fold refits the full predictor, its own model selection included), on the folds of
+:func:`costmodel.predict.selection.folds`. Where the rows hold ten families or more, whole
+families are held out, so a family unlike the others counts as it will for an architecture
+never measured, and the held-out relative errors of the two are paired per family (each family
+one unit, however many times it was measured); with fewer, per row, in folds of rows. The full
+fit is kept only when it is lower by at least ``margin`` paired standard errors, otherwise the
+predictor *is* MAC-only. Nothing outside the calibration rows is looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from costmodel.predict.selection import folds
+
+
+@dataclass(frozen=True)
+class GuardReport:
+    """What the guard saw: the full fit's estimator, mean held-out relative errors (fractions)
+    of the full fit and of MAC-only on the same rows (per family where there are families), the
+    paired standard error of their difference, the number of rows and folds, and whether the
+    full fit was kept."""
+
+    candidate: str
+    cv_full: float
+    cv_mac: float
+    paired_se: float
+    rows: int
+    folds: int
+    kept: bool
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def held_out_errors(
+    estimator, X: pd.DataFrame, y: np.ndarray, test_sets: list[np.ndarray]
+) -> np.ndarray:
+    """|prediction / measured - 1| of every row, each predicted by a clone of ``estimator``
+    fitted on the rows outside its test set; NaN where that fit failed (too few rows for it)."""
+    err = np.full(len(y), np.nan)
+    for test in test_sets:
+        train = np.setdiff1d(np.arange(len(y)), test)
+        try:
+            model = clone(estimator).fit(X.iloc[train], y[train])
+            pred = np.asarray(model.predict(X.iloc[test]), float)
+        except ValueError:
+            continue  # e.g. a training fold too small for this predictor
+        err[test] = np.abs(pred / y[test] - 1.0)
+    return err
+
+
+def compare_with_mac(
+    full,
+    mac,
+    X: pd.DataFrame,
+    y,
+    groups=None,
+    margin: float = 1.0,
+    seed: int = 0,
+) -> GuardReport:
+    """Cross-validate ``full`` against ``mac`` on the calibration rows (see the module docstring)
+    and say whether ``full`` is clearly better."""
+    y = np.asarray(y, float)
+    name = type(getattr(full, "estimator", None) or full).__name__
+    if groups is not None and len(set(groups)) < MIN_FAMILY_UNITS:
+        groups = None  # a few families: rows are the units, and folds of rows
+    test_sets = folds(len(y), groups, seed=seed)
+    e_full = held_out_errors(full, X, y, test_sets)
+    e_mac = held_out_errors(mac, X, y, test_sets)
+    ok = ~(np.isnan(e_full) | np.isnan(e_mac))
+    units = _units(ok, groups)
+    if len(units) < 2:  # nothing to judge by: the baseline
+        return GuardReport(name, np.nan, np.nan, np.nan, int(ok.sum()), len(test_sets), False)
+    f = np.array([e_full[u].mean() for u in units])
+    m = np.array([e_mac[u].mean() for u in units])
+    diff = f - m
+    se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    # A tie (the full fit chose MAC-only itself) keeps MAC-only; 1e-9 absorbs rounding.
+    kept = bool(diff.mean() < -max(margin * se, 1e-9))
+    return GuardReport(
+        name, float(f.mean()), float(m.mean()), se, int(ok.sum()), len(test_sets), kept
+    )
+
+
+# The fewest families for each to be one unit of evidence, and held out whole; with fewer, a
+# mean over a handful of family means says little, and holding one of three out leaves
+# training folds unlike the models to predict: rows are the units, in folds of rows.
+MIN_FAMILY_UNITS = 10
+
+
+def _units(ok: np.ndarray, groups) -> list[np.ndarray]:
+    """The rows each independent unit of evidence averages: one family each when families are
+    given (an architecture never measured is a new family, and a family measured many times
+    must not outvote the others), else one row each."""
+    rows = np.flatnonzero(ok)
+    if groups is None:
+        return [np.array([r]) for r in rows]
+    g = np.asarray(groups)[rows]
+    return [rows[g == v] for v in dict.fromkeys(g)]

@@ -25,11 +25,16 @@ from sklearn.base import clone
 
 from costmodel.predict.selection import folds
 
+# The fewest families for each to be one unit of evidence, and held out whole; with fewer, a
+# mean over a handful of family means says little, and holding one of three out leaves
+# training folds unlike the models to predict: rows are the units, in folds of rows.
+MIN_FAMILY_UNITS = 10
+
 
 @dataclass(frozen=True)
 class GuardReport:
     """What the guard saw: the full fit's estimator, mean held-out relative errors (fractions)
-    of the full fit and of MAC-only on the same rows (per family where there are families), the
+    of the full fit and of MAC-only on the same rows (per family with ten families or more), the
     paired standard error of their difference, the number of rows and folds, and whether the
     full fit was kept."""
 
@@ -68,13 +73,13 @@ def compare_with_mac(
     X: pd.DataFrame,
     y,
     groups=None,
-    margin: float = 1.0,
+    margin: float = 0.0,
     seed: int = 0,
 ) -> GuardReport:
     """Cross-validate ``full`` against ``mac`` on the calibration rows (see the module docstring)
-    and say whether ``full`` is clearly better."""
+    and say whether ``full`` is better by more than ``margin`` paired standard errors."""
     y = np.asarray(y, float)
-    name = type(getattr(full, "estimator", None) or full).__name__
+    name = type(full).__name__
     if groups is not None and len(set(groups)) < MIN_FAMILY_UNITS:
         groups = None  # a few families: rows are the units, and folds of rows
     test_sets = folds(len(y), groups, seed=seed)
@@ -93,12 +98,6 @@ def compare_with_mac(
     return GuardReport(
         name, float(f.mean()), float(m.mean()), se, int(ok.sum()), len(test_sets), kept
     )
-
-
-# The fewest families for each to be one unit of evidence, and held out whole; with fewer, a
-# mean over a handful of family means says little, and holding one of three out leaves
-# training folds unlike the models to predict: rows are the units, in folds of rows.
-MIN_FAMILY_UNITS = 10
 
 
 def _units(ok: np.ndarray, groups) -> list[np.ndarray]:

@@ -189,7 +189,8 @@ def fit_profile(
     if guard and not guard["kept"]:
         why = (
             f"cross-validated on these {guard['rows']} timings, the {guard['candidate']} fit "
-            f"erred {guard['cv_full']:.1%} against MAC-only's {guard['cv_mac']:.1%}"
+            f"was no better (held-out error {guard['cv_full']:.1%}, MAC-only "
+            f"{guard['cv_mac']:.1%})"
             if np.isfinite(guard["cv_full"])
             else "too few timings to cross-validate it against MAC-only"
         )

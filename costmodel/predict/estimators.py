@@ -466,13 +466,19 @@ def _threadpools():
     return ThreadpoolController()  # finding the loaded thread pools takes ms: once
 
 
-def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
-    """The measured nodes (latency_us > 0) of the models at ``positions``, in order."""
+def _timed_index(batch: NodeBatch, positions: np.ndarray) -> np.ndarray:
+    """Rows of ``batch.table`` holding the measured nodes (latency_us > 0) of the models at
+    ``positions``, in order."""
     if "latency_us" not in batch.table.columns:
-        return pd.DataFrame()
+        return np.zeros(0, np.int64)
     idx, _ = batch.rows(positions)
     lat = batch.table["latency_us"].to_numpy(float)[idx]
-    return batch.table.take(idx[~np.isnan(lat) & (lat > 0)]).reset_index(drop=True)
+    return idx[~np.isnan(lat) & (lat > 0)]
+
+
+def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
+    """The measured nodes of the models at ``positions``, in order."""
+    return batch.table.take(_timed_index(batch, positions)).reset_index(drop=True)
 
 
 @register
@@ -510,10 +516,7 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
 
     def _candidate(self, X: pd.DataFrame):
         nodes = nodes_of(X)
-        has_ops = False
-        if nodes is not None and "latency_us" in nodes[0].table.columns:
-            idx, _ = nodes[0].rows(nodes[1])
-            has_ops = bool(nodes[0].table["latency_us"].notna().to_numpy()[idx].any())
+        has_ops = nodes is not None and len(_timed_index(*nodes)) > 0
         if has_ops and self.prior is None and len(X) >= OpLevelPredictor.min_models:
             return OpLevelPredictor(max_iter=self.max_iter)
         return AdditivePredictor(prior=self.prior, se_rule=self.se_rule)

@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone
 
+from costmodel.predict.evaluate import _fit_predict
 from costmodel.predict.selection import folds
 
 # The fewest families for each to be one unit of evidence, and held out whole; with fewer, a
@@ -59,8 +59,7 @@ def held_out_errors(
     for test in test_sets:
         train = np.setdiff1d(np.arange(len(y)), test)
         try:
-            model = clone(estimator).fit(X.iloc[train], y[train])
-            pred = np.asarray(model.predict(X.iloc[test]), float)
+            pred = np.asarray(_fit_predict(estimator, X.iloc[train], y[train], X.iloc[test]), float)
         except ValueError:
             continue  # e.g. a training fold too small for this predictor
         err[test] = np.abs(pred / y[test] - 1.0)
@@ -109,3 +108,15 @@ def _units(ok: np.ndarray, groups) -> list[np.ndarray]:
         return [np.array([r]) for r in rows]
     g = np.asarray(groups)[rows]
     return [rows[g == v] for v in dict.fromkeys(g)]
+
+
+def mac_only_note(report: dict) -> str:
+    """The profile note when the guard kept MAC-only (``report``: a :class:`GuardReport` dict)."""
+    why = (
+        f"cross-validated on these {report['rows']} timings, the {report['candidate']} fit "
+        f"was no better (held-out error {report['cv_full']:.1%}, MAC-only "
+        f"{report['cv_mac']:.1%})"
+        if np.isfinite(report["cv_full"])
+        else "too few timings to cross-validate it against MAC-only"
+    )
+    return f"the full predictor is MAC-only here: {why} (measure more models)"

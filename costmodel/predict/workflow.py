@@ -22,6 +22,7 @@ from costmodel.analysis.taxonomy import NO_DATA_CATEGORIES
 from costmodel.bench.store import TimingsError, read_csv, read_timings
 from costmodel.predict.estimators import MacPredictor, OpLevelPredictor
 from costmodel.predict.features import featurize
+from costmodel.predict.guard import mac_only_note
 from costmodel.predict.predictions import predict_table, with_prior_columns
 from costmodel.predict.prior import MultiBoardPrior, as_prior
 from costmodel.predict.profile import Profile, calibration_summary
@@ -187,14 +188,7 @@ def fit_profile(
     est.fit(X, data.y)
     guard = getattr(est, "guard_", None)
     if guard and not guard["kept"]:
-        why = (
-            f"cross-validated on these {guard['rows']} timings, the {guard['candidate']} fit "
-            f"was no better (held-out error {guard['cv_full']:.1%}, MAC-only "
-            f"{guard['cv_mac']:.1%})"
-            if np.isfinite(guard["cv_full"])
-            else "too few timings to cross-validate it against MAC-only"
-        )
-        notes.append(f"the full predictor is MAC-only here: {why} (measure more models)")
+        notes.append(mac_only_note(guard))
     baseline = MacPredictor().fit(data.X, data.y)
     board_meta = dict(data.board) or {"board": board or "unknown"}
     profile = Profile(

@@ -628,7 +628,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--runtime",
         default="eager",
         choices=list(RUNTIMES),
-        help="run the models with this runtime (exports are cached; per-op timings: eager only)",
+        help="run the models with this runtime (exports are cached; per-op timings: eager, "
+        "onnxruntime)",
     )
     p.add_argument(
         "--prepare-only",

@@ -53,3 +53,25 @@ class Dead(nn.Module):
 
     def forward(self, x):
         return self.conv_a(x) + self.conv_b(x).relu() * 0.0
+
+
+# Two small graphs the per-op timing tests profile (eager and ONNX Runtime):
+# a conv-bn-relu block with a residual add, and two branches concatenated.
+class Residual(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.block(x) + x)
+
+
+class Concat(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 2, 1)
+        self.b = nn.Conv2d(4, 2, 3, padding=1)
+
+    def forward(self, x):
+        return torch.cat([self.a(x), self.b(x)], dim=1)

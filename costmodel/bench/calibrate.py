@@ -176,14 +176,21 @@ def calibrate(
     """Measure ``specs`` on this machine into ``out_dir`` (see the module docstring).
 
     ``runtime`` runs each model with that runtime's own API (``eager``, ``executorch``,
-    ``onnxruntime``; exports are cached, see :func:`prepare_exports`); per-op timings are
-    eager-only. ``prepared_only`` measures only the models already exported (the others are
-    left for a later run). ``per_op``: ``"in_context"`` (each node timed inside the real
-    forward pass, see :mod:`costmodel.bench.profiler`), ``"isolated"`` (each op timed alone),
-    or False (none).
+    ``onnxruntime``; exports are cached, see :func:`prepare_exports`). ``prepared_only``
+    measures only the models already exported (the others are left for a later run).
+    ``per_op`` (eager): ``"in_context"`` (each node timed inside the real forward pass, see
+    :mod:`costmodel.bench.profiler`), ``"isolated"`` (each op timed alone), or False (none).
+    On onnxruntime any per-op setting but False records ORT's own profiler, in a session of
+    its own after the un-profiled timing, mapped to the lowered node table (``method``
+    ``ort_profiler``, see :mod:`costmodel.bench.ort_ops`); executorch records no per-op rows.
     """
     rt = get_runtime(runtime)
-    per_op = _per_op_method(per_op) if rt.export is None else False
+    if rt.export is None:
+        per_op = _per_op_method(per_op)
+    elif rt.name == "onnxruntime":
+        per_op = "ort_profiler" if _per_op_method(per_op) else None
+    else:
+        per_op = None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
@@ -228,13 +235,14 @@ def calibrate(
     with board_config(threads, onednn), grad_off:
         overhead = _record_overhead(out) if per_op == "in_context" and todo else None
         for start in range(0, len(todo), protocol.group_size):
-            group, models, runs = todo[start : start + protocol.group_size], {}, {}
+            group, models, runs, exported = todo[start : start + protocol.group_size], {}, {}, {}
             for spec in group:
                 try:
                     shape = input_shape(spec, batch=batch)
                     model = build(spec)
                     x = torch.randn(shape)
-                    runs[spec] = rt.load(prepare(rt, spec, model, x), x, threads)
+                    exported[spec] = prepare(rt, spec, model, x)
+                    runs[spec] = rt.load(exported[spec], x, threads)
                     runs[spec]()  # fails here, not mid-measurement, if it cannot run
                     models[spec] = (model, x, shape)
                 except Exception as exc:
@@ -264,6 +272,8 @@ def calibrate(
                     _record_in_context(out, spec, model, x, overhead, common)
                 elif per_op == "isolated":
                     _record_ops(out, spec, model, x, op_cache, op_timer, common)
+                elif per_op == "ort_profiler":
+                    _record_ort(out, spec, model, x, exported[spec], 1e6 * st.median, common)
                 append_rows(
                     out / "timings.csv",
                     [
@@ -422,6 +432,36 @@ def _record_in_context(out: Path, spec: str, model, x, overhead, common) -> None
     for r in rows:
         r.update(model=spec, method="in_context", **common)
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
+
+
+def _record_ort(out: Path, spec: str, model, x, path, whole_us: float, common) -> None:
+    """ops.csv rows from ONNX Runtime's profiler (a session of its own, after the timing):
+    one per lowered node, plus the unmapped and between rows; the profiler's measured cost per
+    kernel (subtracted) is noted in board.json."""
+    from costmodel.bench.ort_ops import measure_overhead, node_tables, profile_onnx
+
+    try:
+        tables = node_tables(model, tuple(x.shape))
+        if tables is None:
+            return  # no fx graph to map ORT's nodes to: whole-model timing only
+        overhead = measure_overhead(common["threads"])  # once per process
+        meta = json.loads((out / "board.json").read_text())
+        if meta.get("ort_profiler_overhead_us") != overhead:
+            meta["ort_profiler_overhead_us"] = overhead
+            (out / "board.json").write_text(json.dumps(meta, indent=2))
+        result = profile_onnx(
+            path,
+            x,
+            common["threads"],
+            tables[0],
+            eager=tables[1],
+            whole_us=whole_us,
+            overhead_us=overhead,
+        )
+    except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
+        warnings.warn(f"{spec}: no ORT per-op timings ({type(exc).__name__}: {exc})", stacklevel=2)
+        return
+    append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
 
 
 def _progress(total: int, enabled: bool, desc: str = "calibrating", iterable=None):

@@ -131,8 +131,9 @@ def read_features(path: str | Path, nodes: str | Path | None = None):
     sizes = long["model"].value_counts().reindex(X.index).to_numpy()
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     table = long.drop(columns="model").reset_index(drop=True)
-    if "unknown" in table:
-        table["unknown"] = table["unknown"].fillna("").astype(str)
+    for text in ("unknown", "op"):  # CSV reads an empty string as NaN
+        if text in table:
+            table[text] = table[text].astype(object).fillna("").astype(str)
     return Features(X, NodeBatch(table, list(X.index), offsets), {})
 
 

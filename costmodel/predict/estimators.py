@@ -236,15 +236,50 @@ _LOG_INPUTS = ("macs", "flops", "act_bytes", "param_bytes", "out_bytes", "out_el
 _RAW_INPUTS = ("groups", "kernel", "stride", "in_channels", "out_channels", "n_aten_ops", "is_copy")
 # Every node column the node model reads: it is a function of these only (predict evaluates it
 # once per distinct combination).
-NODE_INPUTS = ("category", *_LOG_INPUTS, *_RAW_INPUTS)
+NODE_INPUTS = ("category", "op", *_LOG_INPUTS, *_RAW_INPUTS)
+# The op vocabulary of a fit: its most frequent first ATen ops (HistGradientBoosting's categorical
+# features take fewer than 255 values); any other op is "unknown" to the trees.
+_MAX_OPS = 250
 
 
-def node_design(nodes: pd.DataFrame) -> np.ndarray:
-    """Numeric per-node features (log-scaled sizes, category code) for the node regressor."""
+def op_vocabulary(nodes: pd.DataFrame) -> dict[str, int]:
+    """Code per first ATen op of ``nodes`` (the most frequent :data:`_MAX_OPS`)."""
+    if "op" not in nodes.columns:
+        return {}
+    counts = nodes["op"].fillna("").astype(str).value_counts(sort=True)
+    return {op: i for i, op in enumerate(sorted(counts.index[:_MAX_OPS]))}
+
+
+def node_design(nodes: pd.DataFrame, ops: dict[str, int] | None = None) -> np.ndarray:
+    """Numeric per-node features (log-scaled sizes, category code) for the node regressor;
+    with ``ops`` (a fit's :func:`op_vocabulary`), the code of the node's first ATen op last.
+
+    The op tells apart what one category leaves open: a ReLU from a GELU, an add from a
+    broadcast multiply, whose counts are the same (leave one family out: 9.2% -> 8.7% MAPE on
+    the oneDNN-on board, 25.0% -> 20.0% on ONNX Runtime).
+
+    Besides the node's own counts, the shape of its work per convolution group (channels in and
+    out per group, MACs per group) and its output's spatial size: trees split on one column at a
+    time and cannot form these ratios, yet a kernel's efficiency follows them (leave one family
+    out on the two x86 boards: 10.3% -> 9.2% and 9.25% -> 8.9% MAPE with the learning rate 0.05).
+    """
     cat = nodes["category"].map({c: i for i, c in enumerate(CATEGORIES)}).fillna(-1)
     logs = [np.log1p(nodes[c].to_numpy(float)) for c in _LOG_INPUTS]
     raw = [nodes[c].to_numpy(float) for c in _RAW_INPUTS]
-    return np.column_stack([cat.to_numpy(float), *logs, *raw])
+    groups = np.maximum(nodes["groups"].to_numpy(float), 1.0)
+    c_out = nodes["out_channels"].to_numpy(float)
+    spatial = np.where(c_out > 0, nodes["out_elems"].to_numpy(float) / np.maximum(c_out, 1.0), 0.0)
+    per_group = [
+        np.log1p(nodes["in_channels"].to_numpy(float) / groups),
+        np.log1p(c_out / groups),
+        np.log1p(nodes["macs"].to_numpy(float) / groups),
+        np.log1p(spatial),
+    ]
+    columns = [cat.to_numpy(float), *logs, *raw, *per_group]
+    if ops is not None:
+        op = nodes["op"] if "op" in nodes.columns else pd.Series("", index=nodes.index)
+        columns.append(op.fillna("").astype(str).map(ops).to_numpy(float))  # NaN: unseen
+    return np.column_stack(columns)
 
 
 def _node_linear_design(nodes: pd.DataFrame) -> np.ndarray:
@@ -263,7 +298,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     - per category, a non-negative linear cost ``t = a + b * MMACs + c * MB moved`` (a launch
       overhead, a compute rate, a memory rate) — it extrapolates to ops larger than any seen;
     - times a correction factor learned by gradient boosting on log(measured / linear) from all
-      node features (efficiency of small channel counts, kernel shapes, strides...).
+      node features (the node's ATen op, efficiency of small channel counts, kernel shapes,
+      strides, work per convolution group...).
 
     Model level: latency = a * (sum of node predictions) + b * module_calls + c, a, b, c >= 0,
     fitted on whole-model latencies. A node of a category never seen in calibration uses a
@@ -280,7 +316,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     def __init__(
         self,
         max_iter: int = 200,
-        learning_rate: float = 0.1,
+        learning_rate: float = 0.05,
         max_leaf_nodes: int = 31,
         random_state: int = 0,
     ) -> None:
@@ -313,7 +349,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
                 f"{len(measured)} timed nodes were given (calibrate with per-op timing, or use "
                 "the additive predictor)"
             )
-        design = node_design(measured)
+        self.op_codes_ = op_vocabulary(measured)
+        design = node_design(measured, self.op_codes_)
         # One row per distinct configuration (hashing the rounded design; NaN is a value).
         rounded = pd.DataFrame(np.round(design, 6))
         key = rounded.groupby(list(rounded.columns), dropna=False, sort=True).ngroup()
@@ -340,8 +377,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
             random_state=self.random_state,
-            categorical_features=[0],
-        ).fit(node_design(unique), np.log(t) - np.log(base))
+            categorical_features=[0, design.shape[1] - 1],  # category, op
+        ).fit(node_design(unique, self.op_codes_), np.log(t) - np.log(base))
         self.categories_ = sorted(set(unique["category"]))
         stage = LinearRegression(positive=True, fit_intercept=True)
         stage.fit(
@@ -384,7 +421,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         if len(nodes) == 0:
             return np.zeros(0)
-        pred = self._base(nodes) * np.exp(_few_rows_predict(self.regressor_, node_design(nodes)))
+        design = node_design(nodes, getattr(self, "op_codes_", None))  # None: a fit before ops
+        pred = self._base(nodes) * np.exp(_few_rows_predict(self.regressor_, design))
         unseen = ~nodes["category"].isin(self.categories_).to_numpy()
         if unseen.any() and warn:
             cats = sorted(set(nodes.loc[unseen, "category"]))
@@ -400,7 +438,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         """(ms of every node of the selected models, its owner row, its configuration, the
         configurations): the node model runs once per distinct configuration in use."""
         batch, positions = nodes
-        configs, codes = batch.configs(NODE_INPUTS)
+        # node tables written before the op column lack it (their op is unknown to the trees)
+        configs, codes = batch.configs(tuple(c for c in NODE_INPUTS if c in batch.table.columns))
         idx, owner = batch.rows(positions)
         code = codes[idx]
         used = np.flatnonzero(np.bincount(code, minlength=len(configs)))
@@ -486,10 +525,12 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     """The best predictor for the data at hand, and never worse than MAC-only on it.
 
     The candidate is op-level when the calibration models come with per-op timings, otherwise
-    the cross-validated additive predictor (adapting ``prior`` when one is given). It is used
-    only when cross-validation inside the calibration set shows it beats MAC-only (by
-    ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
-    MAC-only, the baseline it is compared with (``guard=False`` skips that check).
+    the cross-validated additive predictor (adapting ``prior`` when one is given); with per-op
+    timings *and* a prior, both are candidates and the one with the lower cross-validated error
+    is taken (the guard's folds; with ``guard=False``, op-level). It is used only when
+    cross-validation inside the calibration set shows it beats MAC-only (by ``margin`` paired
+    standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is MAC-only, the
+    baseline it is compared with (``guard=False`` skips that check).
     """
 
     name = "full"
@@ -514,21 +555,31 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
         self.guard = guard
         self.margin = margin
 
-    def _candidate(self, X: pd.DataFrame):
+    def _candidates(self, X: pd.DataFrame) -> list:
         nodes = nodes_of(X)
         has_ops = nodes is not None and len(_timed_index(*nodes)) > 0
-        if has_ops and self.prior is None and len(X) >= OpLevelPredictor.min_models:
-            return OpLevelPredictor(max_iter=self.max_iter)
-        return AdditivePredictor(prior=self.prior, se_rule=self.se_rule)
+        out = []
+        if has_ops and len(X) >= OpLevelPredictor.min_models:
+            out.append(OpLevelPredictor(max_iter=self.max_iter))
+        if not out or self.prior is not None:
+            out.append(AdditivePredictor(prior=self.prior, se_rule=self.se_rule))
+        return out
 
     def fit(self, X, y):
         from costmodel.predict.guard import compare_with_mac
 
         X = _frame(X)
-        candidate = self._candidate(X)
+        candidates = self._candidates(X)
+        candidate = candidates[0]
         self.guard_ = None
         if self.guard:
-            report = compare_with_mac(candidate, MacPredictor(), X, y, _families(X), self.margin)
+            reports = [
+                compare_with_mac(c, MacPredictor(), X, y, _families(X), self.margin)
+                for c in candidates
+            ]
+            errors = [r.cv_full if np.isfinite(r.cv_full) else np.inf for r in reports]
+            best = int(np.argmin(errors))  # the first on a tie (op-level before additive)
+            candidate, report = candidates[best], reports[best]
             self.guard_ = report.as_dict()
             if not report.kept:
                 candidate = MacPredictor()

@@ -52,7 +52,7 @@ def _node_table(records: Sequence[Any]) -> pd.DataFrame:
     from costmodel.analysis.result import groups
     from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
 
-    cols: dict[str, list] = {c: [] for c in ("node", "category", *_NODE_NUMERIC, "unknown")}
+    cols: dict[str, list] = {c: [] for c in ("node", "category", "op", *_NODE_NUMERIC, "unknown")}
     for r in records:
         if r.category in NON_OP_CATEGORIES:
             continue
@@ -61,6 +61,8 @@ def _node_table(records: Sequence[Any]) -> pd.DataFrame:
         kernel = a.get("kernel") if conv else None
         cols["node"].append(r.name)
         cols["category"].append(r.category)
+        # the node's first ATen op: what a category leaves open (relu or gelu, add or mul)
+        cols["op"].append(r.aten_ops[0] if r.aten_ops else "")
         cols["macs"].append(r.macs)
         cols["flops"].append(r.flops)
         cols["act_bytes"].append(r.act_bytes_read)
@@ -81,6 +83,7 @@ def _node_table(records: Sequence[Any]) -> pd.DataFrame:
         {
             "node": np.array(cols["node"], dtype=object),
             "category": np.array(cols["category"], dtype=object),
+            "op": np.array(cols["op"], dtype=object),
             **{c: np.array(cols[c], dtype=float) for c in _NODE_NUMERIC},
             "unknown": np.array(cols["unknown"], dtype=str),
         }

@@ -52,7 +52,7 @@ def test_bn_stays_when_the_conv_output_has_another_user():
         ("executorch", nn.ReLU6(), True),  # hardtanh: XNNPACK's output clamp
         ("executorch", nn.Hardswish(), False),
         ("onnxruntime", nn.Sigmoid(), True),  # FusedConv
-        ("onnxruntime", nn.Hardswish(), False),
+        ("onnxruntime", nn.Hardswish(), True),  # NCHWc conv applies it
         ("tflite", nn.ReLU6(), True),
         ("tflite", nn.SiLU(), False),
     ],
@@ -77,6 +77,37 @@ def test_relu_after_add_fuses_into_the_add_for_tflite_not_onnxruntime():
     assert "activation" not in set(tfl.ops["category"])
     assert ops(tfl).loc["add", "sources"] == "add,relu"
     assert "activation" in set(ort.ops["category"])
+
+
+class Residual(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.stem = nn.Conv2d(c, c, 1)
+        self.conv, self.bn = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        x = self.stem(x)
+        return torch.relu(self.bn(self.conv(torch.relu(x))) + x)
+
+
+@pytest.mark.parametrize(("channels", "fused"), [(16, True), (12, False)])
+def test_onnxruntime_nchwc_conv_takes_the_residual_add_and_relu(channels, fused):
+    a = costmodel.analyze(Residual(channels), (1, channels, 8, 8), runtime="onnxruntime")
+    rows = ops(a)
+    assert ("add" in rows.index) != fused  # whole blocks of 8 channels: Conv(nchwc+Sum)
+    if fused:
+        assert rows.loc["conv", "sources"] == "conv,bn,add,relu_1"
+        assert set(rows.loc["conv", "inputs"].split(",")) == {"relu", "stem"}  # Sum input
+        assert list(a.ops["category"]) == ["conv_pointwise", "activation", "conv_dense"]
+    eager = costmodel.analyze(Residual(channels), (1, channels, 8, 8))
+    assert a.totals["macs"] == eager.totals["macs"]
+    assert "add" in ops(costmodel.analyze(Residual(16), (1, 16, 8, 8), runtime="executorch")).index
+
+
+def test_onnxruntime_fuses_the_relu_of_a_standalone_batch_norm():
+    bn_relu = nn.Sequential(nn.BatchNorm2d(8), nn.ReLU())
+    a = costmodel.analyze(bn_relu, (1, 8, 4, 4), runtime="onnxruntime")
+    assert list(a.ops["category"]) == ["batchnorm"] and a.ops["sources"].iloc[0] == "_0,_1"
 
 
 def test_dead_branches_are_removed_for_tflite_and_kept_where_they_run():

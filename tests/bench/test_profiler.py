@@ -8,31 +8,12 @@ import copy
 import pytest
 import torch
 import torch.nn as nn
+from fixtures_models import Concat, Residual
 
 from costmodel.analysis import analyze
 from costmodel.bench.profiler import Overhead, module_ranges, profile_model
 
 NO_OVERHEAD = Overhead(nested_us=0.0, hook_us=0.0, hook_inside_us=0.0)
-
-
-class Residual(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU())
-        self.relu = nn.ReLU()
-
-    def forward(self, x):
-        return self.relu(self.block(x) + x)
-
-
-class Concat(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Conv2d(4, 2, 1)
-        self.b = nn.Conv2d(4, 2, 3, padding=1)
-
-    def forward(self, x):
-        return torch.cat([self.a(x), self.b(x)], dim=1)
 
 
 class Shuffle(nn.Module):

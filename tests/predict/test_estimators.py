@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import cross_val_predict
 
 from costmodel.predict.estimators import (
@@ -125,6 +125,26 @@ def test_op_level_learns_node_costs_and_the_per_call_overhead():
     assert est.stage_coef_["module_calls"] == pytest.approx(0.01, rel=0.3)
 
 
+def test_op_level_tells_ops_of_one_category_apart():
+    """Same category, same counts, another ATen op: a GELU costs 4x a ReLU here."""
+    X, y = node_tables(40)
+    tables = []
+    for t in X["node_table"]:
+        gelu = rng.random(len(t)) < 0.5
+        act = (t["category"] == "activation").to_numpy()
+        op = np.where(act, np.where(gelu, "aten.gelu", "aten.relu"), "aten.convolution")
+        lat = np.where(act & gelu, 4 * t["latency_us"], t["latency_us"])
+        tables.append(t.assign(op=op, latency_us=lat))
+    X = X.assign(node_table=tables)
+    est = OpLevelPredictor(max_iter=100).fit(X, y)
+    assert set(est.op_codes_) == {"aten.gelu", "aten.relu", "aten.convolution"}
+    probe = X["node_table"].iloc[0].iloc[[0]].assign(category="activation", macs=0.0, flops=0.0)
+    relu, gelu = (est.node_latency_us(probe.assign(op=o))[0] for o in ("aten.relu", "aten.gelu"))
+    assert gelu / relu == pytest.approx(4, rel=0.25)
+    unseen = est.node_latency_us(probe.assign(op="aten.silu"))[0]  # an op never calibrated
+    assert np.isfinite(unseen) and unseen > 0
+
+
 def test_op_level_needs_timed_nodes_and_warns_on_unseen_categories():
     X, y = node_tables(10, timed=False)
     with pytest.raises(ValueError, match="per-op timings"):
@@ -154,8 +174,32 @@ def test_full_picks_by_data():
     assert FullPredictor(max_iter=20, guard=False).fit(X, y).kind_ == "OpLevelPredictor"
     plain = X.drop(columns="node_table")
     assert FullPredictor(guard=False).fit(plain, y).kind_ == "AdditivePredictor"
-    prior = MacPredictor().fit(X, y)
-    assert FullPredictor(prior=prior, guard=False).fit(X, y).kind_ == "AdditivePredictor"
+    prior = MacPredictor().fit(X, y)  # unguarded, per-op timings come first
+    assert FullPredictor(prior=prior, guard=False).fit(X, y).kind_ == "OpLevelPredictor"
+    assert FullPredictor(prior=prior, guard=False).fit(plain, y).kind_ == "AdditivePredictor"
+
+
+class Column(RegressorMixin, BaseEstimator):
+    """A fitted stand-in for another board's predictor: ``scale`` times a column of X."""
+
+    def __init__(self, column="truth", scale=0.5):
+        self.column, self.scale = column, scale
+
+    def fit(self, X, y):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        return self.scale * X[self.column].to_numpy(float)
+
+
+def test_full_with_per_op_timings_and_a_prior_takes_the_better_by_cross_validation():
+    X, y = node_tables(36)
+    X = X.assign(truth=y.to_numpy(), noise=rng.uniform(1, 100, len(y)))
+    exact = FullPredictor(prior=Column().fit(X, y), max_iter=30).fit(X, y)
+    assert exact.kind_ == "AdditivePredictor" and exact.guard_["cv_full"] < 1e-3
+    useless = FullPredictor(prior=Column("noise").fit(X, y), max_iter=30).fit(X, y)
+    assert useless.kind_ == "OpLevelPredictor" and useless.guard_["candidate"] == "OpLevelPredictor"
 
 
 @pytest.mark.parametrize("name", [n for n in PREDICTORS if n != "oplevel"])

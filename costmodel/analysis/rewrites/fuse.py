@@ -68,13 +68,58 @@ _ADD = frozenset({"elementwise"})
 # linear and binary element-wise ops.
 _activation_rule("fuse_activation_xnnpack", _RELU_CLAMP, _CONV_LINEAR | _ADD)
 # ONNX Runtime CPU (ConvActivationFusion, GemmActivationFusion): Relu, Clip, Sigmoid, Tanh,
-# LeakyRelu, HardSigmoid into Conv / Gemm (FusedConv, FusedGemm); not into Add.
+# LeakyRelu, HardSigmoid into Conv / Gemm (FusedConv, FusedGemm); not into Add. A batch norm
+# left standing (no conv before it, e.g. DenseNet's BN-ReLU-conv) runs as an NCHWc op on x86
+# and takes the ReLU after it too (its profile shows no Relu of its own). NCHWc convolutions
+# also apply HardSwish themselves (MobileNetV3's profile shows no HardSwish node).
 _activation_rule(
     "fuse_activation_ort",
     _RELU_CLAMP
     | frozenset({"sigmoid", "sigmoid_", "tanh", "tanh_", "leaky_relu", "leaky_relu_"})
-    | frozenset({"hardsigmoid", "hardsigmoid_"}),
-    _CONV_LINEAR,
+    | frozenset({"hardsigmoid", "hardsigmoid_", "hardswish", "hardswish_"}),
+    _CONV_LINEAR | frozenset({"batchnorm"}),
 )
 # TFLite: fused_activation_function RELU / RELU6 / RELU_N1_TO_1 of conv, fully connected, add.
 _activation_rule("fuse_activation_tflite", _RELU_CLAMP, _CONV_LINEAR | _ADD)
+
+
+# ONNX Runtime's NCHWc layout (x86 with AVX2 / AVX-512): a convolution whose output channels fill
+# whole blocks takes the residual add that reads it as its ``Sum`` input and applies the
+# activation after it (profiled as ``Conv`` with ``Sum`` and ``activation`` attributes): the add
+# and the ReLU run inside the convolution. Blocks are 8 channels (the 2-core x86 board's
+# profiles fuse convs of 24 channels).
+_NCHWC_BLOCK = 8
+_ADD_OPS = frozenset({"add", "add_"})
+
+
+@rule("fuse_sum_ort")
+def fuse_sum_ort(records: list[NodeRecord]) -> int:
+    """Merge an element-wise add into the convolution producing one of its two inputs (the one
+    computed last, whose only user is the add, with whole NCHWc blocks of output channels); the
+    add's other input becomes the convolution's ``Sum`` input."""
+    by_name = {r.name: r for r in records}
+    order = {r.name: i for i, r in enumerate(records)}
+    merged = 0
+    for r in list(records):
+        if r.category != "elementwise" or not _aten(r) or not _aten(r) <= _ADD_OPS:
+            continue
+        readers = users(records)
+        if len(r.inputs) != 2:  # two tensors (the graph input may be one), not x + 1
+            continue
+        convs = [
+            by_name[i]
+            for i in r.inputs
+            if by_name[i].category in _CONV_LINEAR - {"linear"}
+            and len(readers[i]) == 1
+            and by_name[i].attrs.get("out_channels", 0) % _NCHWC_BLOCK == 0
+            and by_name[i].attrs.get("out_channels", 0) > 0
+        ]
+        if not convs:
+            continue
+        conv = max(convs, key=lambda c: order[c.name])
+        other = [i for i in r.inputs if i != conv.name]
+        absorb(records, conv, r)
+        conv.inputs = list(dict.fromkeys([*conv.inputs, *other]))
+        by_name.pop(r.name)
+        merged += 1
+    return merged

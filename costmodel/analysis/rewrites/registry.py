@@ -44,8 +44,11 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # ONNX Runtime (CPU provider, all graph optimisations): identity and dropout elimination,
     # Conv+BatchNorm fusion, Conv/Gemm + activation fusion (FusedConv). Its constant folding
     # needs all-constant inputs, so ``x * 0`` of a live tensor runs: no dead-work rule (the
-    # 442-model board agrees: counting dead branches predicts it better).
-    "onnxruntime": ("drop_free", "fold_batchnorm", "fuse_activation_ort"),
+    # 442-model board agrees: counting dead branches predicts it better). On x86 its NCHWc
+    # convolutions also take a residual add and the activation after it (ORT's profiler shows
+    # no Add or Relu of their own): sum fusion before activation fusion, so that a conv that
+    # feeds an activation is never the add's producer, and the ReLU after the add then fuses.
+    "onnxruntime": ("drop_free", "fold_batchnorm", "fuse_sum_ort", "fuse_activation_ort"),
     # TFLite / LiteRT converters: dead work folded, BN folded into conv, ReLU/ReLU6 fused into
     # the conv or add producing them (imported NAS-Bench-201 raspi4 / pixel3 timings).
     "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),

@@ -35,7 +35,12 @@ def _export(model: torch.nn.Module, x: torch.Tensor, path: Path) -> None:
             torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=17)
 
 
-def _load(path: Path, x: torch.Tensor, threads: int) -> Callable[[], object]:
+PROVIDERS = ["CPUExecutionProvider"]
+
+
+def session_options(threads: int) -> Any:
+    """The session options of every measured run (the per-op profiler adds profiling to these):
+    ``threads`` intra-op threads, sequential execution, all graph optimisations."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -43,7 +48,13 @@ def _load(path: Path, x: torch.Tensor, threads: int) -> Callable[[], object]:
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return options
+
+
+def _load(path: Path, x: torch.Tensor, threads: int) -> Callable[[], object]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), session_options(threads), providers=PROVIDERS)
     feed = {session.get_inputs()[0].name: x.numpy()}
     return lambda: session.run(None, feed)
 

@@ -99,11 +99,11 @@ def fuse_sum_ort(records: list[NodeRecord]) -> int:
     add's other input becomes the convolution's ``Sum`` input."""
     by_name = {r.name: r for r in records}
     order = {r.name: i for i, r in enumerate(records)}
+    readers = users(records)
     merged = 0
     for r in list(records):
         if r.category != "elementwise" or not _aten(r) or not _aten(r) <= _ADD_OPS:
             continue
-        readers = users(records)
         if len(r.inputs) != 2:  # two tensors (the graph input may be one), not x + 1
             continue
         convs = [
@@ -121,5 +121,6 @@ def fuse_sum_ort(records: list[NodeRecord]) -> int:
         absorb(records, conv, r)
         conv.inputs = list(dict.fromkeys([*conv.inputs, *other]))
         by_name.pop(r.name)
+        readers = users(records)
         merged += 1
     return merged

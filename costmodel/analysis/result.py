@@ -123,6 +123,26 @@ class Analysis:
             self._nodes = pd.DataFrame([_row(r) for r in self.records], columns=list(NODE_COLUMNS))
         return self._nodes
 
+    def lowered(self, runtime: str) -> Analysis:
+        """This (eager) analysis lowered to the graph ``runtime`` executes, without tracing the
+        model again: its records copied, then ``runtime``'s rewrite rules applied."""
+        import copy
+
+        from costmodel.analysis.rewrites import lower
+
+        records = copy.deepcopy(self.records)
+        skip = () if self.method == "fx" else ("dead_work",)  # as analyze(runtime=...) does
+        notes = [*self.notes, *lower(records, runtime, skip=skip)]
+        return Analysis(
+            records,
+            model_name=self.model_name,
+            input_shapes=self.input_shapes,
+            method=self.method,
+            module_calls=self._module_calls,
+            params=self._params,
+            notes=notes,
+        )
+
     def _op_records(self) -> list[NodeRecord]:
         return [r for r in self.records if r.category not in NON_OP_CATEGORIES]
 

@@ -233,7 +233,8 @@ def calibrate(
     # torch.export cannot trace under inference mode: exporting runtimes use no_grad only
     grad_off = torch.inference_mode() if rt.export is None else torch.no_grad()
     with board_config(threads, onednn), grad_off:
-        overhead = _record_overhead(out) if per_op == "in_context" and todo else None
+        profiled = per_op in ("in_context", "ort_profiler") and todo
+        overhead = _record_overhead(out, per_op, threads) if profiled else None
         for start in range(0, len(todo), protocol.group_size):
             group, models, runs, exported = todo[start : start + protocol.group_size], {}, {}, {}
             for spec in group:
@@ -273,7 +274,9 @@ def calibrate(
                 elif per_op == "isolated":
                     _record_ops(out, spec, model, x, op_cache, op_timer, common)
                 elif per_op == "ort_profiler":
-                    _record_ort(out, spec, model, x, exported[spec], 1e6 * st.median, common)
+                    _record_ort(
+                        out, spec, model, x, exported[spec], 1e6 * st.median, overhead, common
+                    )
                 append_rows(
                     out / "timings.csv",
                     [
@@ -381,14 +384,23 @@ def _per_op_method(per_op: bool | str | None) -> str | None:
     return per_op
 
 
-def _record_overhead(out: Path):
-    """Measure the profiler's own cost once per run and note it in board.json."""
-    from costmodel.bench.profiler import measure_overhead
+def _record_overhead(out: Path, per_op: str, threads: int):
+    """Measure the profiler's own cost once per run and note it in board.json: torch's for
+    in-context timing (``profiler_overhead_us``), ONNX Runtime's per kernel for its profiler
+    (``ort_profiler_overhead_us``)."""
+    if per_op == "in_context":
+        from costmodel.bench.profiler import measure_overhead
 
-    overhead = measure_overhead()
+        overhead = measure_overhead()
+        key, value = "profiler_overhead_us", asdict(overhead)
+    else:
+        from costmodel.bench.ort_ops import measure_overhead as measure_ort
+
+        overhead = value = measure_ort(threads)
+        key = "ort_profiler_overhead_us"
     path = out / "board.json"
     meta = json.loads(path.read_text())
-    meta["profiler_overhead_us"] = asdict(overhead)
+    meta[key] = value
     path.write_text(json.dumps(meta, indent=2))
     return overhead
 
@@ -434,21 +446,18 @@ def _record_in_context(out: Path, spec: str, model, x, overhead, common) -> None
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 
-def _record_ort(out: Path, spec: str, model, x, path, whole_us: float, common) -> None:
+def _record_ort(
+    out: Path, spec: str, model, x, path, whole_us: float, overhead: float, common
+) -> None:
     """ops.csv rows from ONNX Runtime's profiler (a session of its own, after the timing):
-    one per lowered node, plus the unmapped and between rows; the profiler's measured cost per
-    kernel (subtracted) is noted in board.json."""
-    from costmodel.bench.ort_ops import measure_overhead, node_tables, profile_onnx
+    one per lowered node, plus the unmapped and between rows; ``overhead``: the profiler's
+    measured cost per kernel (subtracted)."""
+    from costmodel.bench.ort_ops import node_tables, profile_onnx
 
     try:
         tables = node_tables(model, tuple(x.shape))
         if tables is None:
             return  # no fx graph to map ORT's nodes to: whole-model timing only
-        overhead = measure_overhead(common["threads"])  # once per process
-        meta = json.loads((out / "board.json").read_text())
-        if meta.get("ort_profiler_overhead_us") != overhead:
-            meta["ort_profiler_overhead_us"] = overhead
-            (out / "board.json").write_text(json.dumps(meta, indent=2))
         result = profile_onnx(
             path,
             x,

@@ -528,12 +528,16 @@ def map_nodes(
 ) -> pd.DataFrame:
     """``ort`` (from :func:`run_profiled`) with ``domain``, ``label`` (op type, ``(nchwc)``
     for ORT's blocked-layout kernels), ``node`` (the lowered row, "" for none) and ``reason``."""
+    return _map(ort, _Tables.build(lowered, eager), graph)
+
+
+def _map(ort: pd.DataFrame, tables: _Tables, graph: list[dict[str, Any]] | None) -> pd.DataFrame:
     of = _graph_nodes(ort, graph or [])
     readers: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for g in graph or []:
         for i in g["inputs"]:
             readers[i].append(g)
-    mapper = _Mapper(_Tables.build(lowered, eager))
+    mapper = _Mapper(tables)
     out = ort.copy()
     nodes, reasons, domains, labels = [], [], [], []
     for r in ort.itertuples():
@@ -652,9 +656,9 @@ def profile_onnx(
     ort = ort.assign(
         raw_us=ort["latency_us"], latency_us=(ort["latency_us"] - overhead_us).clip(lower=0.0)
     )
-    mapped = map_nodes(ort, lowered, eager, graph)
-    rows = _row_table(mapped, lowered)
     tables = _Tables.build(lowered, eager)
+    mapped = _map(ort, tables, graph)
+    rows = _row_table(mapped, lowered)
     missing = [n for n in tables.op_rows if n not in set(rows["node"])]
     return OrtProfile(
         mapped, rows, runs=runs, whole_us=whole_us, missing=missing, overhead_us=overhead_us
@@ -732,7 +736,7 @@ def node_tables(model: Any, shape: tuple[int, ...]) -> tuple[pd.DataFrame, pd.Da
     eager = analyze(model, tuple(shape))
     if eager.method != "fx":
         return None
-    return analyze(model, tuple(shape), runtime="onnxruntime").nodes, eager.nodes
+    return eager.lowered("onnxruntime").nodes, eager.nodes
 
 
 __all__ = [

@@ -388,6 +388,7 @@ class _Tables:
     scope: dict[str, list[_Eager]]  # container path -> its functional nodes, in order
     row_cats: dict[str, set[str]]  # lowered row -> categories of the eager nodes it stands for
     op_rows: list[str]  # lowered op rows, in order
+    row_category: dict[str, str]  # lowered row -> its own category
 
     @classmethod
     def build(cls, lowered: pd.DataFrame, eager: pd.DataFrame | None) -> _Tables:
@@ -415,7 +416,8 @@ class _Tables:
         by_short: dict[str, list[str]] = defaultdict(list)
         for p in sorted(known - {""}):
             by_short[_short(p)].append(p)
-        return cls(dict(by_short), dict(leaf), dict(scope), dict(row_cats), list(lowered["name"]))
+        return cls(dict(by_short), dict(leaf), dict(scope), dict(row_cats), list(lowered["name"]),
+                   dict(zip(lowered["name"], lowered["category"], strict=True)))  # fmt: skip
 
     def resolve(self, parts: list[str]) -> tuple[str, int]:
         """(deepest module path the scope components name, call index of its last component).
@@ -503,8 +505,13 @@ class _Mapper:
 
         free = [j for j in range(len(nodes)) if j not in matched and nodes[j].category in cats]
         kept = [j for j in free if nodes[j].row is not None]
-        if kept or free:
-            return take((kept or free)[0], "scope")
+        # A node the lowering merged into a row of another kind (an add into the convolution
+        # taking it as its Sum) runs inside that row's ORT node: an ORT node of its own op
+        # type is one of the nodes that stand as rows of their own (NAS-Bench-201's cells:
+        # the first of three adds fused, the second standing).
+        standing = [j for j in kept if self.t.row_category.get(nodes[j].row) == nodes[j].category]
+        if standing or kept or free:
+            return take((standing or kept or free)[0], "scope")
         last = self.last.get(path)
         if last is not None and op in PART_OF.get(nodes[last].category, ()):
             return take(last, "part")

@@ -206,15 +206,19 @@ class Features:
         model, node, latency_us) where there are any."""
         specs = list(self.X.index if specs is None else specs)
         X = self.X.loc[specs].copy()
-        measured: dict[str, pd.Series] = {}
+        measured: dict[str, dict[str, pd.Series]] = {}
         if op_timings is not None and len(op_timings):
             for model, group in op_timings.groupby("model"):
-                measured[model] = group.groupby("node")["latency_us"].median()
+                by_node = group.groupby("node")
+                measured[model] = {"latency_us": by_node["latency_us"].median()}
+                if "method" in group.columns:
+                    measured[model]["method"] = by_node["method"].first()
         tables = []
         for s in specs:
             table = self.nodes[s]
             if s in measured:
-                table = table.assign(latency_us=table["node"].map(measured[s]).to_numpy())
+                nodes = table["node"]
+                table = table.assign(**{c: nodes.map(v).to_numpy() for c, v in measured[s].items()})
             tables.append(table)
         X["node_table"] = tables
         return X

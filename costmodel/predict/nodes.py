@@ -111,11 +111,14 @@ class NodeBatch(Mapping):
         (``op_timings``: ops.csv rows of model, node, latency_us; NaN where not measured)."""
         if op_timings is None or not len(op_timings):
             return self
-        median = op_timings.groupby(["model", "node"])["latency_us"].median()
+        grouped = op_timings.groupby(["model", "node"])
         keys = pd.MultiIndex.from_arrays(
             [self.models.to_numpy()[self.rows()[1]], self.table["node"].to_numpy()]
         )
-        return self.with_table(self.table.assign(latency_us=median.reindex(keys).to_numpy()))
+        timed = {"latency_us": grouped["latency_us"].median().reindex(keys).to_numpy()}
+        if "method" in op_timings.columns:  # in context or alone: what the stage adds differs
+            timed["method"] = grouped["method"].first().reindex(keys).to_numpy()
+        return self.with_table(self.table.assign(**timed))
 
     def configs(self, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """(distinct configurations of ``columns``, configuration code of every row), computed

@@ -104,6 +104,47 @@ def test_onnxruntime_nchwc_conv_takes_the_residual_add_and_relu(channels, fused)
     assert "add" in ops(costmodel.analyze(Residual(16), (1, 16, 8, 8), runtime="executorch")).index
 
 
+class TwoEdges(nn.Module):
+    """Two edges apply a ReLU (separate modules) and two an average pool to the same tensor,
+    as NAS-Bench-201 cells do; the convs after them have weights of their own."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.relu_a, self.relu_b = nn.ReLU(), nn.ReLU()
+        self.conv_a, self.conv_b = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 3, padding=1)
+        self.pool_a, self.pool_b = nn.AvgPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1)
+        self.pool_c = nn.AvgPool2d(3, 2, 1)  # other attributes: another computation
+
+    def forward(self, x):
+        a, b = self.conv_a(self.relu_a(x)), self.conv_b(self.relu_b(x))
+        return a * b + self.pool_a(a) * self.pool_b(a) + self.pool_c(a).mean()
+
+
+def test_onnxruntime_computes_common_subexpressions_once():
+    a = costmodel.analyze(TwoEdges(), (1, 8, 8, 8), runtime="onnxruntime")
+    rows = ops(a)
+    assert "relu_b" not in rows.index and rows.loc["relu_a", "sources"] == "relu_a,relu_b"
+    assert set(rows.loc["conv_b", "inputs"].split(",")) == {"relu_a"}  # reads the kept ReLU
+    assert {"conv_a", "conv_b", "pool_c"} <= set(rows.index)  # weights, attributes differ
+    assert "pool_b" not in rows.index and rows.loc["pool_a", "sources"] == "pool_a,pool_b"
+    assert any("cse changed 2" in n for n in a.notes)
+    for runtime in ("eager", "executorch", "tflite"):  # only ONNX Runtime merges them here
+        other = costmodel.analyze(TwoEdges(), (1, 8, 8, 8), runtime=runtime)
+        assert {"relu_b", "pool_b"} <= set(ops(other).index)
+
+
+def test_in_place_ops_are_never_merged():
+    class InPlace(nn.Module):
+        def forward(self, x):
+            y = x + 1
+            y.mul_(2)  # the second reads what the first wrote: x * 4, not x * 2 twice
+            y.mul_(2)
+            return y
+
+    rows = ops(costmodel.analyze(InPlace(), (1, 8, 4, 4), runtime="onnxruntime"))
+    assert (rows["category"] == "elementwise").sum() == 3
+
+
 def test_onnxruntime_fuses_the_relu_of_a_standalone_batch_norm():
     bn_relu = nn.Sequential(nn.BatchNorm2d(8), nn.ReLU())
     a = costmodel.analyze(bn_relu, (1, 8, 4, 4), runtime="onnxruntime")

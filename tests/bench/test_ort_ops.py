@@ -61,16 +61,16 @@ class Head(nn.Module):
         return self.fc(self.flatten(self.pool(x)))
 
 
-def _profile(model, tmp_path, whole_us=None, overhead_us=0.0):
+def _profile(model, tmp_path, whole_us=None, overhead_us=0.0, shape=SHAPE):
     from costmodel.bench.runtimes.onnxruntime import RUNTIME
 
     model.eval()
-    x = torch.randn(SHAPE)
+    x = torch.randn(shape)
     path = tmp_path / "model.onnx"
     with eval_mode(model), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation warnings
         RUNTIME.export(model, x, path)
-    lowered, eager = node_tables(model, SHAPE)
+    lowered, eager = node_tables(model, shape)
     result = profile_onnx(
         path, x, 1, lowered, runs=2, warmup=1, eager=eager, whole_us=whole_us,
         overhead_us=overhead_us,
@@ -144,6 +144,41 @@ def test_linear_head_and_a_dropped_view_is_unmapped_not_guessed(tmp_path):
     between = out.set_index("node").loc[BETWEEN, "latency_us"]
     assert between == pytest.approx(1e6 - result.total_us)
     assert result.coverage == pytest.approx(result.total_us / 1e6)
+    _nothing_twice(result)
+
+
+class Cell(nn.Module):
+    """A NAS-Bench-201 cell after a stem conv: node 2 = conv(relu(x)) + pool(node 1) and
+    node 3 = x + pool(node 1) + conv(relu(node 2)); the two pools and the two ReLUs of x are
+    one each. (With whole NCHWc blocks everywhere: ORT adds a Sum to a conv only when the other
+    input is in its blocked layout, not the graph input.)"""
+
+    def __init__(self, c: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(c, c, 1)
+        self.relu_01, self.relu_02, self.relu_23 = nn.ReLU(), nn.ReLU(), nn.ReLU()
+        self.conv_01, self.conv_02 = nn.Conv2d(c, c, 3, padding=1), nn.Conv2d(c, c, 1)
+        self.conv_23 = nn.Conv2d(c, c, 3, padding=1)
+        self.pool_12, self.pool_13 = nn.AvgPool2d(3, 1, 1), nn.AvgPool2d(3, 1, 1)
+
+    def forward(self, x):
+        x = self.stem(x)
+        n1 = self.conv_01(self.relu_01(x))
+        n2 = self.conv_02(self.relu_02(x)) + self.pool_12(n1)
+        return x + self.pool_13(n1) + self.conv_23(self.relu_23(n2))
+
+
+def test_a_cell_with_common_subexpressions_and_fused_sums(tmp_path):
+    result, ops = _profile(Cell(), tmp_path, shape=(1, 16, 16, 16))
+    rows = _rows(result)
+    lowered = ops.set_index("name")
+    assert result.missing == [] and set(rows.index) == set(ops["name"])  # every row timed
+    assert "relu_02" in lowered.at["relu_01", "sources"].split(",")  # one ReLU of x
+    standing = [n for n in ops["name"] if lowered.at[n, "category"] == "elementwise"]
+    assert len(standing) == 1  # x + pool: the other two adds run inside convolutions
+    # ORT's one Add node is that add's, not the first add of the cell (fused into conv_02)
+    assert set(rows.at[standing[0], "children"]) == {"Add"}
+    assert "Add" not in set(rows.at["conv_02", "children"])
     _nothing_twice(result)
 
 

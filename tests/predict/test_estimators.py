@@ -125,6 +125,19 @@ def test_op_level_learns_node_costs_and_the_per_call_overhead():
     assert est.stage_coef_["module_calls"] == pytest.approx(0.01, rel=0.3)
 
 
+def test_op_level_removes_what_profiling_adds_to_every_op():
+    """Each timed op reads 1 us more than it takes (a profiler's cost not subtracted); the
+    whole-model latencies do not: the per-op stage term comes out near -1 us, not 0."""
+    X, y = node_tables(40)
+    X["node_table"] = [t.assign(latency_us=t["latency_us"] + 1.0) for t in X["node_table"]]
+    est = OpLevelPredictor(max_iter=50).fit(X.iloc[:30], y.iloc[:30])
+    assert est.stage_coef_["op_rows"] == pytest.approx(-1e-3, rel=0.3)  # ms per op
+    assert np.abs(est.predict(X.iloc[30:]) / y.iloc[30:] - 1).max() < 0.10
+    assert not est.timed_alone_ and est.stage_coef_["param_MB"] == 0  # in context: no memory
+    alone = X.assign(node_table=[t.assign(method="isolated") for t in X["node_table"]])
+    assert OpLevelPredictor(max_iter=20).fit(alone, y).timed_alone_
+
+
 def test_op_level_tells_ops_of_one_category_apart():
     """Same category, same counts, another ATen op: a GELU costs 4x a ReLU here."""
     X, y = node_tables(40)

@@ -123,8 +123,10 @@ def test_the_op_level_sum_is_the_sum_of_its_node_predictions(fitted):
     X = test.with_node_batch()
     sums = [est.node_latency_us(test.nodes[s], warn=False).sum() / 1e3 for s in X.index]
     c = est.stage_coef_
+    rows = np.array([len(test.nodes[s]) for s in X.index])
     expected = (
         c["op_sum_ms"] * np.array(sums)
+        + c["op_rows"] * rows
         + c["module_calls"] * X["module_calls"]
         + c["param_MB"] * X["param_bytes_read"] / 1e6
         + c["activation_MB"] * (X["act_bytes_read"] + X["bytes_written"]) / 1e6

@@ -43,7 +43,13 @@ def remove(records: list[NodeRecord], doomed: set[str]) -> int:
 def absorb(records: list[NodeRecord], into: NodeRecord, gone: NodeRecord) -> None:
     """Merge ``gone`` (a sole user of ``into``) into ``into``: its users read ``into``, its eager
     node is listed in ``into.sources``, its own counts vanish (the runtime does not run it)."""
-    into.sources = sources(into) + sources(gone)
     into.output_shapes = gone.output_shapes or into.output_shapes
-    _rewire(records, gone.name, [into.name])
-    records.remove(gone)
+    merge_duplicate(records, into, gone)
+
+
+def merge_duplicate(records: list[NodeRecord], kept: NodeRecord, copy: NodeRecord) -> None:
+    """Drop ``copy``, which the runtime computes as ``kept``: its users read ``kept``, and its
+    eager nodes are listed in ``kept.sources``."""
+    kept.sources = sources(kept) + sources(copy)
+    _rewire(records, copy.name, [kept.name])
+    records.remove(copy)

@@ -48,7 +48,9 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # convolutions also take a residual add and the activation after it (ORT's profiler shows
     # no Add or Relu of their own): sum fusion before activation fusion, so that a conv that
     # feeds an activation is never the add's producer, and the ReLU after the add then fuses.
-    "onnxruntime": ("drop_free", "fold_batchnorm", "fuse_sum_ort", "fuse_activation_ort"),
+    # Common subexpressions (the same ReLU or pooling of one tensor on two edges) run once;
+    # merged before the fusions, as ORT's basic optimisations run before its fusions.
+    "onnxruntime": ("drop_free", "cse", "fold_batchnorm", "fuse_sum_ort", "fuse_activation_ort"),
     # TFLite / LiteRT converters: dead work folded, BN folded into conv, ReLU/ReLU6 fused into
     # the conv or add producing them (imported NAS-Bench-201 raspi4 / pixel3 timings).
     "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),

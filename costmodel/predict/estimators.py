@@ -397,7 +397,6 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     # memory terms are left out (leave one family out, oneDNN on / off / ONNX Runtime:
     # 8.9 / 8.5 / 10.7% with them, 8.7 / 8.4 / 10.4% without).
     STAGE_TERMS = ("op_sum_ms", "op_rows", "module_calls", "param_MB", "activation_MB")
-    MEMORY_TERMS = ("param_MB", "activation_MB")
     # The per-op term may be negative: a profiler's cost per kernel is measured on one op and
     # subtracted, yet what it adds varies (ONNX Runtime: NAS-Bench-201's small ops sum to more
     # than the un-profiled run, about 1 us per op). The whole-model fit removes what is left
@@ -407,7 +406,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     def _stage_design(self, X, nodes, warn: bool = True) -> np.ndarray:
         X = _frame(X)
         batch, positions = nodes
-        rows = np.bincount(batch.rows(positions)[1], minlength=len(positions))
+        rows = batch.sizes[positions]  # the ops each model runs
         memory = float(getattr(self, "timed_alone_", True))  # a fit saved before: it had them
         return np.column_stack(
             [
@@ -490,7 +489,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
             minlength=n * len(kinds),
         ).reshape(n, len(kinds))
         out = pd.DataFrame(sums, columns=kinds, index=X.index)
-        out["per op"] = coef.get("op_rows", 0.0) * np.bincount(owner, minlength=n)
+        out["per op"] = coef.get("op_rows", 0.0) * nodes[0].sizes[nodes[1]]
         out["module calls"] = coef["module_calls"] * X["module_calls"].to_numpy(float)
         out["memory traffic"] = (
             coef["param_MB"] * X["param_bytes_read"].to_numpy(float) / 1e6
@@ -507,7 +506,7 @@ def _stage_fit(A: np.ndarray, y: np.ndarray, signed: list[bool]) -> np.ndarray:
     relative error; each coefficient is >= 0 except those ``signed`` says may be negative."""
     from scipy.optimize import lsq_linear
 
-    w = 1.0 / np.maximum(y, 1e-9)  # rows scaled by 1 / y: relative errors, as _weights
+    w = np.sqrt(_weights(y))  # rows scaled by 1 / y: squared relative errors
     A1 = np.column_stack([A, np.ones(len(A))])
     scale = np.abs(A1).max(axis=0)  # columns of one size: a tolerant solver
     used = scale > 0  # a term that is zero everywhere gets no coefficient

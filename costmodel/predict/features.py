@@ -26,6 +26,7 @@ from joblib import Parallel, delayed
 
 from costmodel.analysis.taxonomy import FEATURE_CATEGORIES, MAC_CATEGORIES
 from costmodel.predict.cache import FeatureCache, default_cache_dir  # noqa: F401  (re-exported)
+from costmodel.predict.nodes import node_timings
 
 FEATURE_VERSION = 2  # bump when the analysis changes what features say (profiles record it)
 OP_CATEGORIES = FEATURE_CATEGORIES
@@ -206,19 +207,14 @@ class Features:
         model, node, latency_us) where there are any."""
         specs = list(self.X.index if specs is None else specs)
         X = self.X.loc[specs].copy()
-        measured: dict[str, dict[str, pd.Series]] = {}
-        if op_timings is not None and len(op_timings):
-            for model, group in op_timings.groupby("model"):
-                by_node = group.groupby("node")
-                measured[model] = {"latency_us": by_node["latency_us"].median()}
-                if "method" in group.columns:
-                    measured[model]["method"] = by_node["method"].first()
+        timed = node_timings(op_timings) if op_timings is not None and len(op_timings) else None
+        measured = set(timed.index.get_level_values(0)) if timed is not None else set()
         tables = []
         for s in specs:
             table = self.nodes[s]
             if s in measured:
-                nodes = table["node"]
-                table = table.assign(**{c: nodes.map(v).to_numpy() for c, v in measured[s].items()})
+                own = timed.loc[s].reindex(table["node"])
+                table = table.assign(**{c: own[c].to_numpy() for c in own})
             tables.append(table)
         X["node_table"] = tables
         return X

@@ -111,14 +111,11 @@ class NodeBatch(Mapping):
         (``op_timings``: ops.csv rows of model, node, latency_us; NaN where not measured)."""
         if op_timings is None or not len(op_timings):
             return self
-        grouped = op_timings.groupby(["model", "node"])
         keys = pd.MultiIndex.from_arrays(
             [self.models.to_numpy()[self.rows()[1]], self.table["node"].to_numpy()]
         )
-        timed = {"latency_us": grouped["latency_us"].median().reindex(keys).to_numpy()}
-        if "method" in op_timings.columns:  # in context or alone: what the stage adds differs
-            timed["method"] = grouped["method"].first().reindex(keys).to_numpy()
-        return self.with_table(self.table.assign(**timed))
+        timed = node_timings(op_timings).reindex(keys)
+        return self.with_table(self.table.assign(**{c: timed[c].to_numpy() for c in timed}))
 
     def configs(self, columns: Sequence[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """(distinct configurations of ``columns``, configuration code of every row), computed
@@ -144,6 +141,17 @@ class NodeBatch(Mapping):
             start += len(b.table)
         table = pd.concat(tables, ignore_index=True) if tables else batches[0].table.iloc[:0]
         return NodeBatch(table, [m for b in batches for m in b.models], np.concatenate(offsets))
+
+
+def node_timings(op_timings: pd.DataFrame) -> pd.DataFrame:
+    """What a node table takes from ops.csv rows, indexed by (model, node): the median
+    ``latency_us`` and, where recorded, the ``method`` (in context or alone: what the
+    op-level stage adds differs)."""
+    grouped = op_timings.groupby(["model", "node"])
+    out = grouped[["latency_us"]].median()
+    if "method" in op_timings.columns:
+        out["method"] = grouped["method"].first()
+    return out
 
 
 def _empty(tables: Sequence[pd.DataFrame]) -> pd.DataFrame:

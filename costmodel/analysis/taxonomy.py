@@ -40,6 +40,9 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("permute", "view", "data movement"),
     ("reshape", "view", "data movement"),
     ("alloc", "alloc", "data movement"),
+    # an op a delegate leaves to the runtime's own (portable) kernels; set by lowering only
+    ("portable_window", "portable_window", "fallback kernels"),
+    ("portable", "portable", "fallback kernels"),
     ("free", "free", "other"),
     ("shape", "shape", "other"),
 )
@@ -59,6 +62,7 @@ KINDS: dict[str, tuple[str, ...]] = {
         "concatenation",
         "data movement",
         "pooling/reduction",
+        "fallback kernels",
         "other",
     )
 }

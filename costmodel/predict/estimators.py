@@ -33,7 +33,7 @@ from costmodel.predict.nodes import NodeBatch, nodes_of
 from costmodel.predict.prior import as_prior
 from costmodel.predict.registry import PREDICTORS, Predictor, make_predictor, register
 from costmodel.predict.selection import fit_nnls_ridge, nested_candidates, select
-from costmodel.predict.terms import TERM_SETS, TERMS, design
+from costmodel.predict.terms import RUNTIME_BASE, TERM_SETS, TERMS, design
 
 
 def _weights(y: np.ndarray) -> np.ndarray:
@@ -106,7 +106,7 @@ class MacPredictor(Predictor, RegressorMixin, BaseEstimator):
 
 def _term_kind(term: str) -> str:
     """The kind of work a design term's cost belongs to (for per-kind breakdowns)."""
-    for suffix in ("_ops", "_macs", "_bytes"):
+    for suffix in ("_ops", "_macs", "_bytes", "_flops"):
         if term.endswith(suffix) and term[: -len(suffix)] in GROUPS:
             return KIND_OF[GROUPS[term[: -len(suffix)]][0]]
     return {
@@ -130,13 +130,15 @@ class _KeepsFittedPrior:
 class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator):
     """A non-negative sum of physical costs whose complexity is chosen by cross-validation.
 
-    Candidates, from simplest to richest (:data:`costmodel.predict.terms.TERM_SETS`): MAC-only;
-    plus one launch cost per kind of op (what a single "ops" term cannot express), per eager
-    module call and per convolution group; plus per-kind compute rates (ms per MMAC of dense,
-    pointwise, depthwise, grouped convolution, linear) and memory rates (ms per MB moved by
-    element-wise ops, normalisation, copies...). Extra terms are ridge-shrunk toward zero;
-    term set and strength are chosen by cross-validation on the calibration rows only
-    (:func:`costmodel.predict.selection.select`), so with too little data the fit is MAC-only.
+    Candidates, from simplest to richest (:data:`costmodel.predict.terms.TERM_SETS`): MAC-only
+    (with the work a runtime leaves to slow fallback kernels, where lowering marks any); plus
+    one launch cost per kind of op (what a single "ops" term cannot express), per eager module
+    call and per convolution group; plus
+    per-kind compute rates (ms per MMAC of dense, pointwise, depthwise, grouped convolution,
+    linear) and memory rates (ms per MB moved by element-wise ops, normalisation, copies...).
+    Extra terms are ridge-shrunk toward zero; term set and strength are chosen by
+    cross-validation on the calibration rows only (:func:`costmodel.predict.selection.select`),
+    so with too little data the fit is MAC-only.
 
     With a ``prior`` (a :class:`~costmodel.predict.prior.MultiBoardPrior`, a profile or a fitted
     predictor), a second base competes: ``s * prior_b(x)`` for the source board whose prediction
@@ -183,7 +185,8 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
         A, names = self._design(X, fit=True)
         index = {n: i for i, n in enumerate(names)}
         sets = [tuple(index[t] for t in TERM_SETS[s]) for s in self.term_sets]
-        base = (index["macs"], index["intercept"])
+        # MAC-only plus the work a runtime leaves to slow fallback kernels (zero elsewhere)
+        base = (index["macs"], index["intercept"], *(index[t] for t in RUNTIME_BASE))
         candidates = nested_candidates("mac", base, sets)
         prior = as_prior(self.prior)
         if prior is not None and len(y) >= 2:
@@ -591,6 +594,10 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
             out.append(OpLevelPredictor(max_iter=self.max_iter))
         if not out or self.prior is not None:
             out.append(AdditivePredictor(prior=self.prior, se_rule=self.se_rule))
+            if not has_ops and design(X, RUNTIME_BASE).any():
+                # MACs and the runtime's fallback work alone: a few physical terms that hold
+                # where richer term sets fit too few such models to extrapolate
+                out.append(AdditivePredictor(prior=self.prior, term_sets=(), se_rule=self.se_rule))
         return out
 
     def fit(self, X, y):

@@ -28,7 +28,7 @@ from costmodel.analysis.taxonomy import FEATURE_CATEGORIES, MAC_CATEGORIES
 from costmodel.predict.cache import FeatureCache, default_cache_dir  # noqa: F401  (re-exported)
 from costmodel.predict.nodes import node_timings
 
-FEATURE_VERSION = 2  # bump when the analysis changes what features say (profiles record it)
+FEATURE_VERSION = 3  # bump when the analysis changes what features say (profiles record it)
 OP_CATEGORIES = FEATURE_CATEGORIES
 TOTALS = ("macs", "flops", "bytes", "params", "nodes", "logical_ops", "mac_nodes",
           "module_calls", "conv_groups", "n_aten_ops", "act_bytes_read", "param_bytes_read",

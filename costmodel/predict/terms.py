@@ -39,8 +39,19 @@ TERMS: dict[str, tuple[tuple[str, ...], float, str]] = {  # fmt: skip
         for g in DATA_GROUPS
     },
     "param_bytes": (("param_bytes_read",), 1e6, "ms per MB of weights"),
+    "portable_window_flops": (
+        ("portable_window_flops",),
+        1e6,
+        "ms per MFLOP of portable pooling windows",
+    ),
     "intercept": ((), 1.0, "ms"),
 }
+
+# Terms every whole-model fit carries unpenalised beside MACs: work a runtime does outside its
+# fast kernels that MACs cannot see (all zero where lowering marks none, and then the fit is
+# exactly MAC-only). A portable average pool's window sums cost ~17 ms per MFLOP on the x86
+# board, ~1,000x XNNPACK's convolutions per FLOP (benchmarks/RESULTS.md).
+RUNTIME_BASE: tuple[str, ...] = ("portable_window_flops",)
 
 # Nested term sets, simplest first: MAC-only; + one launch cost per kind of op and the eager
 # overheads; + per-kind compute and memory rates.

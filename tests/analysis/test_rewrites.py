@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from fixtures_models import Dead
 
 import costmodel
@@ -207,3 +208,71 @@ def test_every_runtime_names_registered_rules_and_eager_is_untouched():
     assert (a.nodes["sources"] == a.nodes["name"]).all()
     with pytest.raises(ValueError, match="unknown runtime 'tvm'"):
         check_runtime("tvm")
+
+
+class Fallbacks(nn.Module):
+    """Ops XNNPACK takes next to the variants it leaves to ExecuTorch's portable kernels."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.AvgPool2d(3, 1, 1)  # counts its zero padding: portable
+        self.norm = nn.LayerNorm(16)  # no XNNPACK kernel: portable
+
+    def forward(self, x):
+        x = self.pool(self.conv(x))
+        a, b = torch.chunk(x, 2, 1)  # split_with_sizes_copy: portable
+        x = torch.cat([a, b], 1)
+        y = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False) + F.max_pool2d(x, 3, 1, 1)
+        y = y + y.mean((2, 3), keepdim=True)  # global average pool: delegated
+        z = self.norm(y.flatten(2)[..., :16]).mean(-1)  # mean over the last dim: portable
+        return z + y.mean((2, 3))[:, :1]  # not kept: portable
+
+
+def test_executorch_marks_the_ops_xnnpack_leaves_to_portable_kernels():
+    a = costmodel.analyze(Fallbacks(), (1, 3, 16, 16), runtime="executorch")
+    portable = a.ops[a.ops["category"].isin(["portable", "portable_window"])]
+    assert sorted(portable["name"]) == ["chunk", "mean_1", "mean_2", "norm", "pool"]
+    n = ops(a)
+    # a windowed op keeps its own category (its plain loops are far slower per FLOP)
+    assert n.loc["pool", "category"] == "portable_window"
+    assert n.loc["pool", "aten_ops"] == "aten.avg_pool2d"
+    assert n.loc["pool", "flops"] == 8 * 16 * 16 * 9  # its counts are the op's own
+    assert n.loc["avg_pool2d", "category"] == "pooling"  # count_include_pad=False: XNNPACK
+    assert n.loc["mean", "category"] == "reduction"  # over H and W, kept: XNNPACK
+    assert n.loc["getitem_2", "category"] == "split"  # a slice: XNNPACK
+    # the split is the copy the portable kernel makes of its input
+    assert n.loc["chunk", "bytes_written"] == n.loc["chunk", "act_bytes_read"] == 8 * 16 * 16 * 4
+    # a portable op breaks the NHWC region: converted back to NCHW before the pool
+    assert n.loc["pool", "inputs"] == "conv_layout_0"
+    assert n.loc["conv_layout_0", "target"] == "layout_copy"
+    for runtime in ("eager", "onnxruntime", "tflite"):
+        lowered = costmodel.analyze(Fallbacks(), (1, 3, 16, 16), runtime=runtime)
+        assert not lowered.ops["category"].str.startswith("portable").any()
+
+
+def test_portable_ops_match_the_xnnpack_partitioner_on_a_real_export():
+    pytest.importorskip("executorch.exir", reason="pip install 'costmodel[executorch]'")
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    model, x = Fallbacks().eval(), torch.randn(1, 3, 16, 16)
+    edge = to_edge_transform_and_lower(
+        torch.export.export(model, (x,)), partitioner=[XnnpackPartitioner()]
+    )
+    # ops outside the delegate, by ATen name (the dim-order copies at the output are not ops
+    # of the model; split_with_sizes_copy is how export spells a chunk)
+    left = sorted(
+        str(n.target).split(">")[0].split(": ")[-1].split(".")[1].replace("_with_sizes_copy", "")
+        for n in edge.exported_program().graph.nodes
+        if n.op == "call_function"
+        and "call_delegate" not in str(n.target)
+        and "getitem" not in str(n.target)
+        and "dim_order" not in str(n.target)
+    )
+    a = costmodel.analyze(model, tuple(x.shape), runtime="executorch")
+    ours = sorted(
+        op.split(".")[1]
+        for op in a.ops.loc[a.ops["category"].str.startswith("portable"), "aten_ops"]
+    )
+    assert ours == left

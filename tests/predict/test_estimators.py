@@ -15,7 +15,7 @@ from costmodel.predict.estimators import (
     make_predictor,
 )
 from costmodel.predict.registry import PREDICTORS
-from costmodel.predict.terms import TERMS
+from costmodel.predict.terms import RUNTIME_BASE, TERMS
 
 rng = np.random.default_rng(0)
 
@@ -37,6 +37,8 @@ def model_table(n=40):
         for c in cols:
             if c not in X:
                 X[c] = rng.uniform(0, 50e6, n) if "macs" in c else rng.uniform(0, 5e6, n)
+    for t in RUNTIME_BASE:  # eager boards: no work left to a runtime's fallback kernels
+        X[TERMS[t][0][0]] = 0.0
     return X
 
 
@@ -256,3 +258,27 @@ def test_breakdown_sums_to_the_prediction():
     Xn, yn = node_tables(20)
     est = OpLevelPredictor(max_iter=20).fit(Xn, yn)
     assert np.allclose(est.breakdown(Xn).sum(axis=1), est.predict(Xn))
+
+
+def test_fallback_work_is_in_the_base_and_exact_mac_only_without_it():
+    """Work a runtime leaves to slow portable kernels (lowering's ``portable_window``) is an
+    unpenalised term beside MACs: recovered from a few models that have it; where no model has
+    it, the base is exactly MAC-only."""
+    X = model_table(30)[["macs", "portable_window_flops"]].copy()
+    X["portable_window_flops"] = 0.0
+    X.iloc[:4, 1] = [2e5, 4e5, 1e6, 3e5]  # 4 of 30 models have some
+    y = 0.03 * X["macs"] / 1e6 + 0.5 + 15.0 * X["portable_window_flops"] / 1e6
+    base = AdditivePredictor(term_sets=()).fit(X, y)
+    assert base.coefficients_["portable_window_flops"][0] == pytest.approx(15.0, rel=1e-3)
+    assert base.predict(X) == pytest.approx(y.to_numpy(), rel=1e-6)
+    parts = base.breakdown(X)
+    assert parts["fallback kernels"].iloc[2] == pytest.approx(15.0, rel=1e-3)  # 1 MFLOP
+    assert parts.sum(axis=1).to_numpy() == pytest.approx(base.predict(X))
+    none = X.assign(portable_window_flops=0.0)
+    y0 = 0.03 * X["macs"] / 1e6 + 0.5
+    fit = AdditivePredictor(term_sets=()).fit(none, y0)
+    mac = MacPredictor().fit(none, y0)
+    assert fit.predict(none) == pytest.approx(mac.predict(none), rel=1e-9)
+    # the full predictor offers the base alone as a candidate only where that work is there
+    assert [c.term_sets for c in FullPredictor()._candidates(X)] == [("launch", "work"), ()]
+    assert [c.term_sets for c in FullPredictor()._candidates(none)] == [("launch", "work")]

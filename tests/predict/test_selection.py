@@ -3,6 +3,7 @@
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
 
 from costmodel.predict.estimators import AdditivePredictor, MacPredictor
 from costmodel.predict.evaluate import k_shot
@@ -76,10 +77,22 @@ def test_selection_never_peeks_at_held_out_models():
     assert len(seen) == 3 and all(len(s) == 8 for s in seen) and len(table_) == 1
 
 
+class Curve(RegressorMixin, BaseEstimator):
+    """A fitted stand-in for another board's predictor, nonlinear in every feature."""
+
+    def fit(self, X, y):
+        self.fitted_ = True
+        return self
+
+    def predict(self, X):
+        return 0.01 * X["macs"].to_numpy() / 1e6 + 0.4 * np.sqrt(X["elementwise_ops"].to_numpy())
+
+
 def test_prior_shrinkage_reduces_to_the_prior_at_tiny_k_and_to_the_plain_fit_at_large_k():
     X, y = table(400)
-    # The prior board: the same costs but element-wise launches 3x dearer; this board is 2x slower.
-    src = MacPredictor().fit(X, 0.01 * X["macs"] / 1e6 + 0.15 * X["elementwise_ops"])
+    # The prior board: costs no term set here can express (so a fit on MACs and launches cannot
+    # tie it on 4 rows by rounding); this board is 2x slower.
+    src = Curve().fit(X, y)
     cal = X.iloc[:4]
     tiny = AdditivePredictor(prior=src).fit(cal, 2 * src.predict(cal))
     assert tiny.chosen_["base"].startswith("prior") and tiny.chosen_["terms"] == ["prior:prior"]

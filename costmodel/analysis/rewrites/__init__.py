@@ -8,7 +8,7 @@ registers every rule.
 from __future__ import annotations
 
 from costmodel.analysis.capture import NodeRecord
-from costmodel.analysis.rewrites import cse, dead, free, fuse, layout  # noqa: F401  (registrations)
+from costmodel.analysis.rewrites import cse, dead, delegate, free, fuse, layout  # noqa: F401  (registrations)
 from costmodel.analysis.rewrites.registry import RULES, RUNTIME_RULES, RUNTIMES, check_runtime
 
 

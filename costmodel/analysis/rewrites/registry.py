@@ -34,11 +34,14 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # ExecuTorch with the XNNPACK delegate: export removes views and identities (not ``x * 0``
     # of a live tensor: it runs); XNNPACK's passes fold batch norm into conv/linear, fuse ReLU
     # and clamps (ReLU6, hardtanh) into the op producing them, and the delegate computes
-    # convolutions in NHWC, converting at the boundaries with NCHW-only ops.
+    # convolutions in NHWC, converting at the boundaries with NCHW-only ops. Ops the
+    # partitioner does not take run on ExecuTorch's portable kernels, in NCHW: marked before
+    # the layout rule, which then converts around them.
     "executorch": (
         "drop_free",
         "fold_batchnorm",
         "fuse_activation_xnnpack",
+        "portable_xnnpack",
         "layout_copies_nhwc",
     ),
     # ONNX Runtime (CPU provider, all graph optimisations): identity and dropout elimination,

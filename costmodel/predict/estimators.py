@@ -133,9 +133,9 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
     Candidates, from simplest to richest (:data:`costmodel.predict.terms.TERM_SETS`): MAC-only
     (with the work a runtime leaves to slow fallback kernels, where lowering marks any); plus
     one launch cost per kind of op (what a single "ops" term cannot express), per eager module
-    call and per convolution group; plus
-    per-kind compute rates (ms per MMAC of dense, pointwise, depthwise, grouped convolution,
-    linear) and memory rates (ms per MB moved by element-wise ops, normalisation, copies...).
+    call and per convolution group; plus per-kind compute rates (ms per MMAC of dense,
+    pointwise, depthwise, grouped convolution, linear) and memory rates (ms per MB moved by
+    element-wise ops, normalisation, copies...).
     Extra terms are ridge-shrunk toward zero; term set and strength are chosen by
     cross-validation on the calibration rows only (:func:`costmodel.predict.selection.select`),
     so with too little data the fit is MAC-only.
@@ -556,7 +556,8 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     """The best predictor for the data at hand, and never worse than MAC-only on it.
 
     The candidate is op-level when the calibration models come with per-op timings, otherwise
-    the cross-validated additive predictor (adapting ``prior`` when one is given); with per-op
+    the cross-validated additive predictor (adapting ``prior`` when one is given; where the
+    runtime leaves work to fallback kernels, also MACs plus that work alone); with per-op
     timings *and* a prior, both are candidates and the one with the lower cross-validated error
     is taken (the guard's folds; with ``guard=False``, op-level). It is used only when
     cross-validation inside the calibration set shows it beats MAC-only (by ``margin`` paired

@@ -75,9 +75,9 @@ def left_to_portable(r: NodeRecord) -> str:
 @rule("portable_xnnpack")
 def portable_xnnpack(records: list[NodeRecord]) -> int:
     """Give the ops XNNPACK does not take the category ``portable`` (``portable_window`` for
-    pooling and resampling windows; the op it was stays in
-    ``target`` and ``aten_ops``; the reason in ``attrs['portable']``); a split becomes the copy
-    the portable kernel makes. Return how many."""
+    pooling and resampling windows; the op it was stays in ``target`` and ``aten_ops``, the
+    reason in ``attrs['portable']``); a split becomes the copy the portable kernel makes.
+    Return how many."""
     n = 0
     for r in records:
         why = left_to_portable(r)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 
 from costmodel.analysis.capture import NodeRecord
+from costmodel.analysis.ops.registry import numel
 from costmodel.analysis.rewrites.registry import rule
 
 # XNNPACK has no kernel for these categories at all (no partitioner config).
@@ -84,10 +85,7 @@ def portable_xnnpack(records: list[NodeRecord]) -> int:
         if not why:
             continue
         if r.category == "split":  # the pieces are written out, the input read once
-            shape = r.input_shapes[0] if r.input_shapes else ()
-            elems = 1
-            for d in shape:
-                elems *= int(d)
+            elems = numel(r.input_shapes[0] if r.input_shapes else ())
             size = getattr(torch, r.dtype or "float32").itemsize
             r.act_elems_read = r.elems_written = elems
             r.act_bytes_read = r.bytes_written = elems * size

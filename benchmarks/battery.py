@@ -211,13 +211,23 @@ def summary(result: pd.DataFrame) -> str:
         "MAPE (%), median of draws (k-shot) or pooled (lofo, k = 0):",
         piv.round(2).to_string(),
     ]
+    if "draws_worse" in result:
+        full = result["predictor"].isin(["full", "full+prior"])
+        ks = result[(result["protocol"] == "kshot") & full]
+        worse = ks.pivot_table(index=["board", "k"], columns="predictor", values="draws_worse")
+        lines += ["", "k-shot draws on which full / full+prior is worse than MAC-only on the same "
+                  "draw by more than 0.5 points (share):", worse.round(2).to_string()]  # fmt: skip
     fails = []
+    paired = result.set_index(["board", "protocol", "k", "predictor"])
     for (board, proto, k), r in piv.iterrows():
         for p in ("full", "full+prior"):
             if p in r and r[p] > r["mac"] + 0.5:
-                fails.append(
-                    f"{board} {proto} k={k}: {p} {r[p]:.2f} > MAC-only {r['mac']:.2f} + 0.5"
-                )
+                why = f"{board} {proto} k={k}: {p} {r[p]:.2f} > MAC-only {r['mac']:.2f} + 0.5"
+                if "draws_worse" in paired and (board, proto, k, p) in paired.index:
+                    d = paired.loc[(board, proto, k, p)]
+                    why += (f" (draw by draw: median {d['MAPE_minus_mac']:+.2f}, worse on "
+                            f"{d['draws_worse']:.0%} of draws)")  # fmt: skip
+                fails.append(why)
         if proto == "kshot" and k == 20 and r["mac"] > 8 and r["full"] > 0.7 * r["mac"]:
             fails.append(f"{board} k=20: full {r['full']:.2f} > 0.7 x MAC-only {r['mac']:.2f}")
         if proto == "kshot" and k == 20 and "optype" in r and pd.notna(r["optype"]):

@@ -556,17 +556,22 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     """The best predictor for the data at hand, and never worse than MAC-only on it.
 
     The candidate is op-level when the calibration models come with per-op timings, otherwise
-    the cross-validated additive predictor (adapting ``prior`` when one is given; where the
-    runtime leaves work to fallback kernels, also MACs plus that work alone); with per-op
-    timings *and* a prior, both are candidates and the one with the lower cross-validated error
-    is taken (the guard's folds; with ``guard=False``, op-level). It is used only when
-    cross-validation inside the calibration set shows it beats MAC-only (by ``margin`` paired
-    standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is MAC-only, the
-    baseline it is compared with (``guard=False`` skips that check).
+    (or with fewer models than op-level needs) the cross-validated additive predictor (where the
+    runtime leaves work to fallback kernels, also MACs plus that work alone), with and without
+    adapting ``prior`` when one is given, and from ten models without per-op timings also MACs
+    plus the weights streamed; with per-op timings *and* a prior, op-level and the adapting
+    additive predictor compete. The one with the lowest cross-validated error is taken (the
+    guard's folds; with ``guard=False``, the first: op-level, else the one adapting the prior).
+    It is used only when cross-validation inside the calibration set shows it beats MAC-only (by
+    ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
+    MAC-only, the baseline it is compared with (``guard=False`` skips that check).
     """
 
     name = "full"
     min_models = 3
+    # A rate per MB of weights competes from ten models on: with five, leave-one-out picked it
+    # by chance on the eager boards (k = 5, oneDNN off: 51.7% against MAC-only's 43.7%).
+    WEIGHTS_MIN_MODELS = 10
     description = (
         "the best for the data: oplevel when per-op timings are there, else additive (with "
         "--prior, adapting other boards' predictors); MAC-only where cross-validation on the "
@@ -593,32 +598,36 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
         out = []
         if has_ops and len(X) >= OpLevelPredictor.min_models:
             out.append(OpLevelPredictor(max_iter=self.max_iter))
-        if not out or self.prior is not None:
-            out.append(AdditivePredictor(prior=self.prior, se_rule=self.se_rule))
-            if not has_ops and design(X, RUNTIME_BASE).any():
+        if out and self.prior is None:
+            return out
+        fallback = not has_ops and design(X, RUNTIME_BASE).any()
+        # Beside the additive fit adapting the prior, one fitted here alone (unless op-level
+        # competes): another board's shape can mislead more than a few terms fitted here.
+        priors = [self.prior] if out or self.prior is None else [self.prior, None]
+        for prior in priors:
+            out.append(AdditivePredictor(prior=prior, se_rule=self.se_rule))
+            if fallback:
                 # MACs and the runtime's fallback work alone: a few physical terms that hold
                 # where richer term sets fit too few such models to extrapolate
-                out.append(AdditivePredictor(prior=self.prior, term_sets=(), se_rule=self.se_rule))
+                out.append(AdditivePredictor(prior=prior, term_sets=(), se_rule=self.se_rule))
+        if not has_ops and len(X) >= self.WEIGHTS_MIN_MODELS:
+            # MACs and the weights streamed: one memory rate, where richer sets overfit
+            out.append(AdditivePredictor(term_sets=("weights",), se_rule=self.se_rule))
         return out
 
     def fit(self, X, y):
-        from costmodel.predict.guard import compare_with_mac
+        from costmodel.predict.guard import choose_against_mac
 
         X = _frame(X)
         candidates = self._candidates(X)
         candidate = candidates[0]
         self.guard_ = None
         if self.guard:
-            reports = [
-                compare_with_mac(c, MacPredictor(), X, y, _families(X), self.margin)
-                for c in candidates
-            ]
-            errors = [r.cv_full if np.isfinite(r.cv_full) else np.inf for r in reports]
-            best = int(np.argmin(errors))  # the first on a tie (op-level before additive)
-            candidate, report = candidates[best], reports[best]
+            best, report = choose_against_mac(
+                candidates, MacPredictor(), X, y, _families(X), self.margin
+            )
+            candidate = candidates[best] if report.kept else MacPredictor()
             self.guard_ = report.as_dict()
-            if not report.kept:
-                candidate = MacPredictor()
         self.estimator_ = candidate.fit(X, y)
         self.kind_ = type(self.estimator_).__name__
         return self

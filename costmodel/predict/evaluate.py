@@ -74,7 +74,13 @@ def k_shot(
     seed: int = 0,
     on_draw: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Median over ``draws`` seeded draws of each metric, per k and predictor (long table)."""
+    """Median over ``draws`` seeded draws of each metric, per k and predictor (long table).
+
+    With a ``mac`` predictor, each draw is also compared with MAC-only on that same draw:
+    ``MAPE_minus_mac`` is the median of the per-draw differences (points) and ``draws_worse``
+    the share of draws more than half a point worse. A difference of medians can move the
+    other way when only a few draws change (one better, another worse, and the middle draw
+    shifts); the paired figures say draw by draw."""
     rng = np.random.default_rng(seed)
     rows = []
     for k in ks:
@@ -84,17 +90,26 @@ def k_shot(
         for d in range(draws):
             idx = rng.permutation(len(X))
             train, test = idx[:k], idx[k:]
+            scored: dict[str, dict] = {}
             for name, est in predictors.items():
                 try:
                     pred = _fit_predict(est, X.iloc[train], y.iloc[train], X.iloc[test])
                 except ValueError:
                     continue  # e.g. too few samples for this predictor at this k
-                per_draw[name].append(score(y.iloc[test], pred))
+                scored[name] = score(y.iloc[test], pred)
+            for name, s in scored.items():
+                if "mac" in scored:
+                    s["MAPE_minus_mac"] = s["MAPE"] - scored["mac"]["MAPE"]
+                    s["draws_worse"] = float(s["MAPE_minus_mac"] > 0.5)
+                per_draw[name].append(s)
             if on_draw:
                 on_draw(k, d)
         for name, scores in per_draw.items():
             if scores:
-                med = pd.DataFrame(scores).median()
+                frame = pd.DataFrame(scores)
+                med = frame.median()
+                if "draws_worse" in frame:
+                    med["draws_worse"] = frame["draws_worse"].mean()  # a share, not a median
                 rows.append({"k": k, "predictor": name, **med.to_dict(), "draws": len(scores)})
     table = pd.DataFrame(rows)
     if "mac" in predictors and len(table):

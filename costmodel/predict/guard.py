@@ -6,7 +6,9 @@ must never be worse than it. Whether it is cannot be read off the fit itself: a 
 its terms by cross-validation on the same rows carries that choice's optimism, and a node model
 that saw every calibration op predicts those models well by construction. So the whole fitting
 procedure is cross-validated against MAC-only inside the calibration set (nested: each training
-fold refits the full predictor, its own model selection included), on the folds of
+fold refits the full predictor, its own model selection included; where several candidate
+predictors compete, each is cross-validated on the same folds and the lowest is the one
+checked), on the folds of
 :func:`costmodel.predict.selection.folds`. Where the rows hold ten families or more, whole
 families are held out, so a family unlike the others counts as it will for an architecture
 never measured, and the held-out relative errors of the two are paired per family (each family
@@ -17,7 +19,8 @@ predictor *is* MAC-only. Nothing outside the calibration rows is looked at.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,10 +36,10 @@ MIN_FAMILY_UNITS = 10
 
 @dataclass(frozen=True)
 class GuardReport:
-    """What the guard saw: the full fit's estimator, mean held-out relative errors (fractions)
-    of the full fit and of MAC-only on the same rows (per family with ten families or more), the
-    paired standard error of their difference, the number of rows and folds, and whether the
-    full fit was kept."""
+    """What the guard saw: the chosen candidate, mean held-out relative errors (fractions) of
+    it and of MAC-only on the same rows (per family with ten families or more), the paired
+    standard error of their difference, the number of rows and folds, whether the full fit was
+    kept, and each usable candidate's held-out error."""
 
     candidate: str
     cv_full: float
@@ -45,6 +48,7 @@ class GuardReport:
     rows: int
     folds: int
     kept: bool
+    candidates: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -77,26 +81,73 @@ def compare_with_mac(
 ) -> GuardReport:
     """Cross-validate ``full`` against ``mac`` on the calibration rows (see the module docstring)
     and say whether ``full`` is better by more than ``margin`` paired standard errors."""
+    return choose_against_mac([full], mac, X, y, groups, margin, seed)[1]
+
+
+def choose_against_mac(
+    candidates: Sequence,
+    mac,
+    X: pd.DataFrame,
+    y,
+    groups=None,
+    margin: float = 0.0,
+    seed: int = 0,
+) -> tuple[int, GuardReport]:
+    """The candidate with the lowest cross-validated error, and whether it beats ``mac``: the
+    index into ``candidates`` and the guard's report on it.
+
+    Every candidate is cross-validated on the same folds; the lowest is paired with MAC-only.
+    The pick among a few strongly correlated candidates (the same terms with and without a
+    prior) is not cross-validated once more: doing so made the decision noisier than the
+    optimism it removes (benchmarks/RESULTS.md, "Candidates of the full predictor"). A
+    candidate whose fit fails on some fold (too few rows for it) is judged on the other rows.
+    """
     y = np.asarray(y, float)
-    name = type(full).__name__
     if groups is not None and len(set(groups)) < MIN_FAMILY_UNITS:
         groups = None  # a few families: rows are the units, and folds of rows
     test_sets = folds(len(y), groups, seed=seed)
-    e_full = held_out_errors(full, X, y, test_sets)
     e_mac = held_out_errors(mac, X, y, test_sets)
-    ok = ~(np.isnan(e_full) | np.isnan(e_mac))
-    units = _units(ok, groups)
-    if len(units) < 2:  # nothing to judge by: the baseline
-        return GuardReport(name, np.nan, np.nan, np.nan, int(ok.sum()), len(test_sets), False)
-    f = np.array([e_full[u].mean() for u in units])
-    m = np.array([e_mac[u].mean() for u in units])
-    diff = f - m
-    se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    labels = _labels(candidates)
+    judged: dict[int, tuple[float, float, float, int]] = {}  # candidate -> cv, mac, se, rows
+    for i, c in enumerate(candidates):
+        e = held_out_errors(c, X, y, test_sets)
+        ok = ~(np.isnan(e) | np.isnan(e_mac))
+        units = _units(ok, groups)
+        if len(units) < 2:
+            continue  # nothing to judge it by
+        diff = np.array([e[u].mean() - e_mac[u].mean() for u in units])
+        cv_mac = float(np.mean([e_mac[u].mean() for u in units]))
+        se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+        judged[i] = (cv_mac + float(diff.mean()), cv_mac, se, int(ok.sum()))
+    if not judged:  # the baseline
+        return 0, GuardReport(labels[0], np.nan, np.nan, np.nan, 0, len(test_sets), False)
+    best = min(judged, key=lambda i: judged[i][0])  # the first on a tie
+    cv, cv_mac, se, rows = judged[best]
     # A tie (the full fit chose MAC-only itself) keeps MAC-only; 1e-9 absorbs rounding.
-    kept = bool(diff.mean() < -max(margin * se, 1e-9))
-    return GuardReport(
-        name, float(f.mean()), float(m.mean()), se, int(ok.sum()), len(test_sets), kept
-    )
+    kept = bool(cv - cv_mac < -max(margin * se, 1e-9))
+    report = GuardReport(
+        labels[best], cv, cv_mac, se, rows, len(test_sets), kept,
+        {labels[i]: v[0] for i, v in judged.items()},
+    )  # fmt: skip
+    return best, report
+
+
+def _labels(candidates: Sequence) -> list[str]:
+    """Each candidate's label, numbered where two would read the same."""
+    labels = [_label(c) for c in candidates]
+    return [f"{n} #{i}" if labels.count(n) > 1 else n for i, n in enumerate(labels)]
+
+
+def _label(estimator) -> str:
+    """A candidate's name in reports: its class, with a prior and a reduced term set marked."""
+    name = type(estimator).__name__
+    if getattr(estimator, "prior", None) is not None:
+        name += "+prior"
+    sets = getattr(estimator, "term_sets", None)
+    default = getattr(type(estimator)(), "term_sets", None) if sets is not None else None
+    if sets != default:
+        name += f"({'+'.join(sets) or 'base terms'})"
+    return name
 
 
 def _units(ok: np.ndarray, groups) -> list[np.ndarray]:

@@ -65,6 +65,10 @@ TERM_SETS: dict[str, tuple[str, ...]] = {
         "conv_groups",
     ),
     "work": tuple(TERMS),
+    # Not in the default nesting: MAC-only plus one memory rate, ms per MB of weights streamed
+    # (VGG's 114 MB on the ExecuTorch board run 2.5x what its MACs predict). The full predictor
+    # offers it as a candidate of its own (FullPredictor.WEIGHTS_MIN_MODELS).
+    "weights": ("macs", "intercept", "param_bytes"),
 }
 
 

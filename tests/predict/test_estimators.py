@@ -280,5 +280,21 @@ def test_fallback_work_is_in_the_base_and_exact_mac_only_without_it():
     mac = MacPredictor().fit(none, y0)
     assert fit.predict(none) == pytest.approx(mac.predict(none), rel=1e-9)
     # the full predictor offers the base alone as a candidate only where that work is there
-    assert [c.term_sets for c in FullPredictor()._candidates(X)] == [("launch", "work"), ()]
-    assert [c.term_sets for c in FullPredictor()._candidates(none)] == [("launch", "work")]
+    assert [c.term_sets for c in FullPredictor()._candidates(X)] == [
+        ("launch", "work"),
+        (),
+        ("weights",),
+    ]
+    assert [c.term_sets for c in FullPredictor()._candidates(none)] == [
+        ("launch", "work"),
+        ("weights",),
+    ]
+    # with a prior: adapting it first, then the same fitted here alone
+    prior = MacPredictor().fit(none, y0)
+    with_prior = FullPredictor(prior=prior)._candidates(X)
+    assert [(c.prior is prior, c.term_sets) for c in with_prior] == [
+        (True, ("launch", "work")), (True, ()), (False, ("launch", "work")), (False, ()),
+        (False, ("weights",)),  # 30 models: the weights rate competes too
+    ]  # fmt: skip
+    few = FullPredictor()._candidates(X.iloc[:9])
+    assert ("weights",) not in [c.term_sets for c in few]

@@ -51,3 +51,26 @@ def test_k_shot_is_seeded_and_holds_out_the_rest():
     b = k_shot({"mac": Spy()}, X, y, ks=(5, 10), draws=4, seed=1)
     pd.testing.assert_frame_equal(a, b)
     assert list(a["k"]) == [5, 10] and (a["n"] == [25, 20]).all() and (a["draws"] == 4).all()
+
+
+class Shifted(Spy):
+    """The training mean plus ``shift``: a predictor worse than ``Spy`` on every draw."""
+
+    def __init__(self, shift: float = 0.0) -> None:
+        self.shift = shift
+
+    def fit(self, X, y):
+        super().fit(X, y)
+        self.mean_ += self.shift
+        return self
+
+
+def test_k_shot_pairs_each_draw_with_mac_only():
+    X = pd.DataFrame({"macs": np.arange(30.0)}, index=[f"m{i}" for i in range(30)])
+    y = pd.Series(np.arange(1.0, 31.0), index=X.index)
+    t = k_shot({"mac": Spy(), "same": Shifted(0.0), "worse": Shifted(1e3)}, X, y, ks=(5,), draws=6)
+    t = t.set_index("predictor")
+    assert t.loc["same", "MAPE_minus_mac"] == 0 and t.loc["same", "draws_worse"] == 0
+    assert t.loc["worse", "draws_worse"] == 1.0
+    assert t.loc["worse", "MAPE_minus_mac"] > 3000  # 1,000 ms on latencies of 1-30 ms
+    assert "MAPE_minus_mac" not in k_shot({"spy": Spy()}, X, y, ks=(5,), draws=2)

@@ -7,7 +7,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
 from costmodel.predict.estimators import FullPredictor, MacPredictor
-from costmodel.predict.guard import compare_with_mac, held_out_errors
+from costmodel.predict.guard import choose_against_mac, compare_with_mac, held_out_errors
 from costmodel.predict.selection import folds
 
 rng = np.random.default_rng(3)
@@ -81,6 +81,34 @@ def test_families_count_once_however_often_measured():
     assert per_row.kept and per_row.cv_full == pytest.approx(0.225)
     few = [f if f == "big" else f[:2] for f in fam[:34]]  # big, f0, f1: three families
     assert compare_with_mac(Fixed("a"), Fixed("b"), X.iloc[:34], y[:34], few, 0.0).kept
+
+
+def test_the_candidate_with_the_lowest_held_out_error_is_checked():
+    """Three candidates on the same folds: the lowest is chosen and paired with MAC-only; each
+    one's error is reported; one that cannot be fitted on some fold is judged on the others."""
+    n = 6
+    y = np.ones(n)
+    X = pd.DataFrame({"b": 1.3, "good": 1.1, "worse": 1.2, "bad": 2.0}, index=range(n))
+
+    class Picky(Fixed):
+        def fit(self, X, y):
+            if 0 not in X.index:  # fails on the fold that holds row 0 out
+                raise ValueError("too few rows")
+            return super().fit(X, y)
+
+    cands = [Fixed("worse"), Fixed("good"), Fixed("bad")]
+    best, report = choose_against_mac(cands, Fixed("b"), X, y)
+    assert best == 1 and report.kept and report.cv_full == pytest.approx(0.1)
+    assert report.candidates == {
+        "Fixed #0": pytest.approx(0.2),
+        "Fixed #1": pytest.approx(0.1),
+        "Fixed #2": pytest.approx(1.0),
+    }
+    best, report = choose_against_mac([Picky("good"), Fixed("worse")], Fixed("b"), X, y)
+    assert best == 0 and report.rows == n - 1  # judged on the rows its fits could predict
+    assert report.candidates == {"Picky": pytest.approx(0.1), "Fixed": pytest.approx(0.2)}
+    _, none = choose_against_mac([Fixed("bad")], Fixed("b"), X, y)
+    assert not none.kept and none.cv_full == pytest.approx(1.0)
 
 
 def test_held_out_errors_come_from_fits_that_never_saw_the_row():

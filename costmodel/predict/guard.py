@@ -19,6 +19,7 @@ predictor *is* MAC-only. Nothing outside the calibration rows is looked at.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
@@ -144,8 +145,8 @@ def _label(estimator) -> str:
     if getattr(estimator, "prior", None) is not None:
         name += "+prior"
     sets = getattr(estimator, "term_sets", None)
-    default = getattr(type(estimator)(), "term_sets", None) if sets is not None else None
-    if sets != default:
+    param = inspect.signature(type(estimator)).parameters.get("term_sets")
+    if sets is not None and param is not None and sets != param.default:
         name += f"({'+'.join(sets) or 'base terms'})"
     return name
 

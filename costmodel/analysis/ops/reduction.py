@@ -16,11 +16,11 @@ from costmodel.analysis.ops.registry import OpCost, aten, formula, numel
 def mean(x, dim=None, keepdim=False, *_, out, **__) -> OpCost:
     # dims and keepdim: a runtime may run only some means natively (XNNPACK: a 4-D tensor
     # over H and W, keeping them); ``mean.default`` takes no dims (all of them)
-    dims = tuple(range(len(x))) if dim is None or dim == [] else _pair_dims(dim, len(x))
+    dims = tuple(range(len(x))) if dim is None or dim == [] else _dims(dim, len(x))
     return OpCost("reduction", flops=numel(x), attrs={"dims": dims, "keepdim": bool(keepdim)})
 
 
-def _pair_dims(dim, rank: int) -> tuple[int, ...]:
+def _dims(dim, rank: int) -> tuple[int, ...]:
     dims = dim if isinstance(dim, (list, tuple)) else (dim,)
     return tuple(sorted(int(d) % max(rank, 1) for d in dims))
 

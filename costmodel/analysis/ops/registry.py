@@ -77,3 +77,8 @@ def numel(shape: Any) -> int:
     for d in shape:
         n *= int(d)
     return n
+
+
+def itemsize(dtype: str | None) -> int:
+    """Bytes per element of a recorded dtype name (``"float32"`` when none was recorded)."""
+    return getattr(torch, dtype or "float32").itemsize

@@ -11,10 +11,8 @@ the partitioner on real exports.
 
 from __future__ import annotations
 
-import torch
-
 from costmodel.analysis.capture import NodeRecord
-from costmodel.analysis.ops.registry import numel
+from costmodel.analysis.ops.registry import itemsize, numel
 from costmodel.analysis.rewrites.registry import rule
 
 # XNNPACK has no kernel for these categories at all (no partitioner config).
@@ -86,7 +84,7 @@ def portable_xnnpack(records: list[NodeRecord]) -> int:
             continue
         if r.category == "split":  # the pieces are written out, the input read once
             elems = numel(r.input_shapes[0] if r.input_shapes else ())
-            size = getattr(torch, r.dtype or "float32").itemsize
+            size = itemsize(r.dtype)
             r.act_elems_read = r.elems_written = elems
             r.act_bytes_read = r.bytes_written = elems * size
             r.is_copy = True

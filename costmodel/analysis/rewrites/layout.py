@@ -4,9 +4,8 @@ needs the NCHW layout (graph inputs and outputs, reshapes, flattening, matrix pr
 
 from __future__ import annotations
 
-import torch
-
 from costmodel.analysis.capture import NodeRecord
+from costmodel.analysis.ops.registry import itemsize, numel
 from costmodel.analysis.rewrites.graph import users
 from costmodel.analysis.rewrites.registry import rule
 
@@ -23,10 +22,8 @@ def _is_4d(r: NodeRecord) -> bool:
 
 def _copy_of(src: NodeRecord, n: int) -> NodeRecord:
     shape = tuple(src.output_shapes[0])
-    elems = 1
-    for d in shape:
-        elems *= int(d)
-    size = getattr(torch, src.dtype or "float32").itemsize
+    elems = numel(shape)
+    size = itemsize(src.dtype)
     return NodeRecord(
         name=f"{src.name}_layout_{n}",
         op="call_function",

@@ -629,7 +629,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="eager",
         choices=list(RUNTIMES),
         help="run the models with this runtime (exports are cached; per-op timings: eager, "
-        "onnxruntime)",
+        "onnxruntime's profiler, executorch's ETDump)",
     )
     p.add_argument(
         "--prepare-only",

@@ -77,6 +77,9 @@ MAC_CATEGORIES = frozenset(
 )  # fmt: skip
 # Ops whose output is a fresh copy of their inputs (bytes read and written, no arithmetic).
 COPY_CATEGORIES = frozenset({"copy", "concat", "pad"})
+# Ops that loop over a window of inputs per output (pooling, resampling): their work is their
+# FLOPs (output x window), and their bytes read follow the stride instead.
+WINDOW_CATEGORIES = frozenset({"pooling", "interpolate", "portable_window"})
 # Rows of the node table that are not operations (graph inputs/outputs, fetched constants).
 NON_OP_CATEGORIES = frozenset({"io", "constant"})
 # Categories that do no work on data (identity/dropout in eval mode, Python size arithmetic,
@@ -91,7 +94,9 @@ def _check() -> None:
     unplaced = [c for c in CATEGORIES if sum(c in cats for cats in KINDS.values()) != 1]
     if unplaced or len(set(CATEGORIES)) != len(CATEGORIES):
         raise RuntimeError(f"taxonomy: categories without exactly one kind of work: {unplaced}")
-    stray = (MAC_CATEGORIES | COPY_CATEGORIES | NO_DATA_CATEGORIES) - set(CATEGORIES)
+    stray = (MAC_CATEGORIES | COPY_CATEGORIES | NO_DATA_CATEGORIES | WINDOW_CATEGORIES) - set(
+        CATEGORIES
+    )
     if stray:
         raise RuntimeError(f"taxonomy: unknown categories in a grouping: {sorted(stray)}")
 

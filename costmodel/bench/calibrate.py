@@ -182,15 +182,14 @@ def calibrate(
     :mod:`costmodel.bench.profiler`), ``"isolated"`` (each op timed alone), or False (none).
     On onnxruntime any per-op setting but False records ORT's own profiler, in a session of
     its own after the un-profiled timing, mapped to the lowered node table (``method``
-    ``ort_profiler``, see :mod:`costmodel.bench.ort_ops`); executorch records no per-op rows.
+    ``ort_profiler``, see :mod:`costmodel.bench.ort_ops`); on executorch, ETDump's kernel
+    events of a program of their own (``etdump``, see :mod:`costmodel.bench.et_ops`).
     """
     rt = get_runtime(runtime)
     if rt.export is None:
         per_op = _per_op_method(per_op)
-    elif rt.name == "onnxruntime":
-        per_op = "ort_profiler" if _per_op_method(per_op) else None
-    else:
-        per_op = None
+    else:  # a runtime's own profiler, whatever the eager method asked for
+        per_op = _RUNTIME_PROFILERS.get(rt.name) if _per_op_method(per_op) else None
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     specs = [parse(s).canonical() for s in dict.fromkeys(specs)]
@@ -277,6 +276,8 @@ def calibrate(
                     _record_ort(
                         out, spec, model, x, exported[spec], 1e6 * st.median, overhead, common
                     )
+                elif per_op == "etdump":
+                    _record_et(out, spec, model, x, exported[spec], 1e6 * st.median, common)
                 append_rows(
                     out / "timings.csv",
                     [
@@ -374,6 +375,10 @@ def _record_ops(out: Path, spec: str, model, x, cache, timer, common) -> None:
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 
+# The per-op method of a runtime that profiles its own kernels (None: none recorded).
+_RUNTIME_PROFILERS = {"onnxruntime": "ort_profiler", "executorch": "etdump"}
+
+
 def _per_op_method(per_op: bool | str | None) -> str | None:
     if per_op is True:
         return "in_context"
@@ -469,6 +474,23 @@ def _record_ort(
         )
     except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
         warnings.warn(f"{spec}: no ORT per-op timings ({type(exc).__name__}: {exc})", stacklevel=2)
+        return
+    append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
+
+
+def _record_et(out: Path, spec: str, model, x, path, whole_us: float, common) -> None:
+    """ops.csv rows from ExecuTorch's ETDump (a program of its own, after the timing): one per
+    lowered node, plus the unmapped and between rows."""
+    from costmodel.bench.et_ops import node_table, profile_pte
+
+    try:
+        lowered = node_table(model, tuple(x.shape))
+        if lowered is None:
+            return  # no fx graph to align the kernels with: whole-model timing only
+        result = profile_pte(path, x, common["threads"], lowered, whole_us=whole_us)
+    except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
+        why = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"{spec}: no ETDump per-op timings ({why})", stacklevel=2)
         return
     append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
 

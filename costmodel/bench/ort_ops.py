@@ -61,7 +61,7 @@ import statistics
 import tempfile
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +69,7 @@ import numpy as np
 import pandas as pd
 
 from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
-from costmodel.bench.profiler import BETWEEN, UNMAPPED, children_text
-from costmodel.bench.store import OPS_COLUMNS
+from costmodel.bench.kernel_profile import KernelProfile, row_table
 
 METHOD = "ort_profiler"
 NCHWC = "com.microsoft.nchwc"
@@ -147,97 +146,18 @@ _CALL = re.compile(r"^(.*)_(\d+)$")
 _OUTPUT = re.compile(r"_output_\d+$")
 
 
-@dataclass
-class OrtProfile:
-    """Per-op timings of one model on ONNX Runtime (microseconds, medians over ``runs``).
+class OrtProfile(KernelProfile):
+    """Per-op timings of one model on ONNX Runtime (see :class:`KernelProfile`): ``ort`` is
+    its ``events``, one row per ORT node (``name``, ``op``, ``domain``, ``provider``,
+    ``latency_us``; ``raw_us``: the time as profiled, before the profiler's cost per kernel was
+    subtracted)."""
 
-    ``ort``: one row per ORT node (``name``, ``op``, ``domain``, ``provider``, ``latency_us``,
-    ``node``: the lowered row it went to, or "" with the ``reason`` it went to none);
-    ``rows``: one row per lowered node that got time (``node``, ``target``, ``module``,
-    ``category``, ``latency_us``, ``children``: us per ORT op type); ``missing``: lowered op
-    rows no ORT node was mapped to (ORT computes them inside another node, e.g. an Add fused
-    into an NCHWc Conv); ``whole_us``: the un-profiled whole-model latency, when given;
-    ``overhead_us``: the profiler's own cost per kernel, subtracted from each node (``raw_us``
-    in ``ort`` is the time as profiled).
-    """
-
-    ort: pd.DataFrame
-    rows: pd.DataFrame
-    runs: int
-    whole_us: float | None = None
-    missing: list[str] = field(default_factory=list)
-    overhead_us: float = 0.0
+    def __init__(self, ort: pd.DataFrame, rows: pd.DataFrame, runs: int, **kw: Any) -> None:
+        super().__init__(ort, rows, runs, METHOD, **kw)
 
     @property
-    def total_us(self) -> float:
-        """Sum of every ORT node's median time."""
-        return float(self.ort["latency_us"].sum())
-
-    @property
-    def profiled_run_us(self) -> float:
-        """Median wall time of a profiled run (ORT's ``model_run`` events)."""
-        return float(self.ort.attrs.get("run_us", float("nan")))
-
-    @property
-    def unmapped_us(self) -> float:
-        return float(self.ort.loc[self.ort["node"] == "", "latency_us"].sum())
-
-    @property
-    def mapped_fraction(self) -> float:
-        """Share of the ORT nodes' time that went to lowered rows."""
-        return 1.0 - self.unmapped_us / self.total_us if self.total_us > 0 else float("nan")
-
-    @property
-    def coverage(self) -> float:
-        """Sum of the ORT nodes' medians over the un-profiled whole-model median."""
-        return self.total_us / self.whole_us if self.whole_us else float("nan")
-
-    def unmapped_ops(self) -> dict[str, float]:
-        """Unmapped time per ORT op type."""
-        ort = self.ort[self.ort["node"] == ""]
-        return {k: float(v) for k, v in ort.groupby("label")["latency_us"].sum().items()}
-
-    def ops_rows(self, model: str = "", **common: Any) -> list[dict[str, Any]]:
-        """ops.csv rows: one per lowered row timed, ``(unmapped)`` when any ORT node went to no
-        row, and ``(between)`` when the whole-model latency is known."""
-        rows = [
-            {
-                **r,
-                "children": _children(r["children"]),
-                "config": "",
-                "cached": False,
-            }
-            for r in self.rows.to_dict("records")
-        ]
-        unmapped = self.unmapped_ops()
-        if unmapped:
-            rows.append(
-                {
-                    "node": UNMAPPED,
-                    "category": "unmapped",
-                    "latency_us": self.unmapped_us,
-                    "children": _children(unmapped),
-                }
-            )
-        if self.whole_us is not None:
-            rows.append(
-                {
-                    "node": BETWEEN,
-                    "category": "between",
-                    "latency_us": self.whole_us - self.total_us,
-                }
-            )
-        for r in rows:
-            r.update(model=model, method=METHOD, **common)
-        return [{c: r.get(c, "") for c in OPS_COLUMNS} for r in rows]
-
-
-def _children(parts: dict[str, float]) -> str:
-    """``op=us;op=us`` as :func:`children_text` writes it, a single op included."""
-    if len(parts) == 1:
-        ((k, v),) = parts.items()
-        return f"{k}={v:.1f}"
-    return children_text(parts)
+    def ort(self) -> pd.DataFrame:
+        return self.events
 
 
 # ----------------------------------------------------------------------------- profiling
@@ -614,28 +534,6 @@ def _label(op: str, domain: str, inputs: list[str]) -> str:
     return f"{op}(nchwc)"
 
 
-def _row_table(mapped: pd.DataFrame, lowered: pd.DataFrame) -> pd.DataFrame:
-    info = lowered.set_index("name")
-    rows = []
-    for node, g in mapped[mapped["node"] != ""].groupby("node", sort=False):
-        parts = g.groupby("label")["latency_us"].sum()
-        rows.append(
-            {
-                "node": node,
-                "target": info.at[node, "target"],
-                "module": info.at[node, "module"],
-                "category": info.at[node, "category"],
-                "latency_us": float(g["latency_us"].sum()),
-                "children": {k: float(v) for k, v in parts.items()},
-            }
-        )
-    order = {n: i for i, n in enumerate(lowered["name"])}
-    rows.sort(key=lambda r: order.get(r["node"], len(order)))
-    return pd.DataFrame(
-        rows, columns=["node", "target", "module", "category", "latency_us", "children"]
-    )
-
-
 def profile_onnx(
     path: str | Path,
     x: Any,
@@ -665,7 +563,7 @@ def profile_onnx(
     )
     tables = _Tables.build(lowered, eager)
     mapped = _map(ort, tables, graph)
-    rows = _row_table(mapped, lowered)
+    rows = row_table(mapped, lowered)
     missing = [n for n in tables.op_rows if n not in set(rows["node"])]
     return OrtProfile(
         mapped, rows, runs=runs, whole_us=whole_us, missing=missing, overhead_us=overhead_us

@@ -10,10 +10,9 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn as nn
-from fixtures_models import Concat, Residual
+from fixtures_models import Concat, ConvBnRelu, Head, Residual
 
 from costmodel.analysis.capture import eval_mode
-from costmodel.bench.calibrate import calibrate
 from costmodel.bench.ort_ops import (
     LAYOUT_OPS,
     METHOD,
@@ -24,7 +23,6 @@ from costmodel.bench.ort_ops import (
     scopes,
 )
 from costmodel.bench.profiler import BETWEEN, UNMAPPED
-from costmodel.bench.protocol import Protocol
 from costmodel.bench.store import OPS_COLUMNS
 
 pytest.importorskip("onnxruntime", reason="pip install 'costmodel[onnxruntime]'")
@@ -37,28 +35,6 @@ SHAPE = (1, 4, 8, 8)
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COSTMODEL_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
-
-
-class ConvBnRelu(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv = nn.Conv2d(4, 4, 3, padding=1)
-        self.bn = nn.BatchNorm2d(4)
-        self.relu = nn.ReLU()
-
-    def forward(self, x):
-        return self.relu(self.bn(self.conv(x)))
-
-
-class Head(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.flatten = nn.Flatten()
-        self.fc = nn.Linear(4, 10)
-
-    def forward(self, x):
-        return self.fc(self.flatten(self.pool(x)))
 
 
 def _profile(model, tmp_path, whole_us=None, overhead_us=0.0, shape=SHAPE):
@@ -233,18 +209,3 @@ def test_layout_scaffolding_and_unscoped_nodes_go_to_no_row():
     assert reasons["reorder_in"] == "layout" and reasons["/Shape"] == "scaffolding"
     assert reasons["mystery_token_1"] == "no scope"
     assert (got.loc[["reorder_in", "/Shape", "mystery_token_1"], "node"] == "").all()
-
-
-def test_calibrate_records_ort_profiler_rows_unless_per_op_is_off(tmp_path):
-    fast = Protocol(warmup=1, rounds=2, runs_per_round=2, group_size=3)
-    spec = "fixtures_models:tiny"
-    out = tmp_path / "ort"
-    calibrate([spec], out, board="t", runtime="onnxruntime", protocol=fast, progress=False)
-    ops = pd.read_csv(out / "ops.csv")
-    assert set(ops["method"]) == {METHOD} and set(ops["model"]) == {spec}
-    assert BETWEEN in set(ops["node"]) and len(ops) >= 3
-    off = tmp_path / "off"
-    calibrate(
-        [spec], off, board="t", runtime="onnxruntime", protocol=fast, progress=False, per_op=False
-    )
-    assert not (off / "ops.csv").exists()

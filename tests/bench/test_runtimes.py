@@ -6,6 +6,7 @@ test command installs the dev extra, which pulls both, so CI runs them."""
 import dataclasses
 import json
 
+import pandas as pd
 import pytest
 import torch
 
@@ -37,8 +38,9 @@ def test_runtime_calibration_records_export_failures_and_goes_on(name, tmp_path,
     assert rows.loc["fixtures_models:tiny", "latency_ms"] > 0
     assert "export failed" in rows.loc["fixtures_models:unexportable", "error"]
     assert "always fails" in rows.loc["fixtures_models:broken", "error"]
-    # per-op rows: ONNX Runtime's own profiler; ExecuTorch gives none
-    assert (out / "ops.csv").exists() == (name == "onnxruntime")
+    # per-op rows of the model that ran: ONNX Runtime's own profiler, ExecuTorch's ETDump
+    ops = pd.read_csv(out / "ops.csv")
+    assert set(ops["model"]) == {"fixtures_models:tiny"}
     meta = json.loads((out / "board.json").read_text())
     assert meta["runtime"] == name and meta["runtime_version"] and meta["delegate"]
     assert meta["threads"] == 1
@@ -47,6 +49,21 @@ def test_runtime_calibration_records_export_failures_and_goes_on(name, tmp_path,
     assert len(exported) == 2  # the artifact and the failed export's error
     calibrate(SPECS[:2], out, board="t", runtime=name, protocol=FAST, progress=False, force=True)
     assert sorted(p.name for p in cache.rglob("*") if p.is_file()) == exported
+
+
+@pytest.mark.parametrize("name,method", [("executorch", "etdump"), ("onnxruntime", "ort_profiler")])
+def test_per_op_rows_come_from_the_runtimes_own_profiler_unless_per_op_is_off(
+    name, method, tmp_path
+):
+    pytest.importorskip(NEEDS[name], reason=f"pip install 'costmodel[{name}]'")
+    spec = "fixtures_models:tiny"
+    calibrate([spec], tmp_path / "on", board="t", runtime=name, protocol=FAST, progress=False)
+    ops = pd.read_csv(tmp_path / "on" / "ops.csv")
+    assert set(ops["method"]) == {method} and set(ops["model"]) == {spec}
+    assert "(between)" in set(ops["node"]) and len(ops) >= 3
+    off = tmp_path / "off"
+    calibrate([spec], off, board="t", runtime=name, protocol=FAST, progress=False, per_op=False)
+    assert not (off / "ops.csv").exists()
 
 
 @pytest.mark.parametrize("name", ["executorch", "onnxruntime"])

@@ -160,6 +160,38 @@ def test_op_level_tells_ops_of_one_category_apart():
     assert np.isfinite(unseen) and unseen > 0
 
 
+def test_op_level_costs_an_op_without_macs_by_its_flops_not_its_bytes():
+    # a portable pooling loop: time follows output x window, while the bytes it reads follow
+    # the stride and the window (per FLOP anywhere from 0.4 to 3 here), so a rate per MB misleads
+    X, y = node_tables(30)
+    tables = []
+    for t in X["node_table"]:
+        pool = t["category"] == "activation"
+        flops = np.where(pool, rng.uniform(1e4, 1e5, len(t)), t["flops"])
+        per_flop = rng.uniform(0.4, 3.0, len(t))
+        nbytes = np.where(pool, flops * per_flop, t["act_bytes"])
+        lat = np.where(pool, 2 + 0.01 * flops, t["latency_us"])
+        tables.append(
+            t.assign(
+                category=np.where(pool, "pooling", t["category"]),
+                flops=flops,
+                act_bytes=nbytes,
+                out_bytes=np.where(pool, flops / 9 * 4, t["out_bytes"]),
+                latency_us=lat,
+            )
+        )
+    y = pd.Series([t["latency_us"].sum() / 1e3 for t in tables], index=X.index)
+    est = OpLevelPredictor(max_iter=50).fit(X.assign(node_table=tables), y)
+    big = (
+        tables[0]
+        .iloc[[0]]
+        .assign(
+            category="pooling", macs=0.0, flops=2e5, act_bytes=2e5 * 1.78, out_bytes=2e5 / 9 * 4
+        )
+    )  # twice the largest pool seen, at stride 2
+    assert est.node_latency_us(big)[0] == pytest.approx(2 + 0.01 * 2e5, rel=0.2)
+
+
 def test_op_level_needs_timed_nodes_and_warns_on_unseen_categories():
     X, y = node_tables(10, timed=False)
     with pytest.raises(ValueError, match="per-op timings"):
@@ -181,6 +213,20 @@ def test_a_prior_is_adapted_by_a_scale():
     assert est.chosen_["base"].startswith("prior:")
     assert np.allclose(est.predict(X), y, rtol=1e-6)
     assert prior.ms_per_mmac_ == pytest.approx(0.01)  # the prior itself is untouched
+
+
+def test_full_with_per_op_timings_offers_the_additive_fits_beside_op_level():
+    X, y = node_tables(20)
+    kinds = [
+        (type(c).__name__, getattr(c, "term_sets", None)) for c in FullPredictor()._candidates(X)
+    ]
+    assert kinds == [
+        ("OpLevelPredictor", None),
+        ("AdditivePredictor", ("launch", "work")),
+        ("AdditivePredictor", ("weights",)),  # from ten models
+    ]
+    few = [type(c).__name__ for c in FullPredictor()._candidates(X.iloc[:5])]
+    assert few == ["AdditivePredictor"]  # too few models for op-level, and for the weights rate
 
 
 def test_full_picks_by_data():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from costmodel.analysis.capture import NodeRecord
 from costmodel.analysis.ops.registry import itemsize, numel
 from costmodel.analysis.rewrites.registry import rule
+from costmodel.analysis.taxonomy import WINDOW_CATEGORIES
 
 # XNNPACK has no kernel for these categories at all (no partitioner config).
 _NO_KERNEL = frozenset({"layernorm", "groupnorm"})
@@ -21,7 +22,7 @@ _MAX_CAT_INPUTS = 5  # its concatenation takes 2-5 tensors
 # Windowed ops (pooling, resampling) get a category of their own: the portable kernels loop
 # over every window element with generic index arithmetic (~17 ms per MFLOP of window sums
 # fitted on the x86 board's 77 models, against near-free group norms of the same FLOPs).
-_WINDOWED = frozenset({"pooling", "interpolate"})
+_WINDOWED = WINDOW_CATEGORIES - {"portable_window"}
 # split / chunk / unbind (a slice is delegated: XNNPACK copies it)
 _SPLITS = frozenset({"aten.split", "aten.split_with_sizes", "aten.chunk", "aten.unbind"})
 

@@ -568,7 +568,7 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     with the lowest cross-validated error is taken (the guard's folds; with ``guard=False``, the
     first: op-level, else the one adapting the prior). Op-level does not always win where per-op
     timings exist: ExecuTorch's, leave one family out, ties a family of ops the others never ran
-    (attention, portable pooling) to what little it saw (22.9% MAPE against 15.7% for the
+    (attention, portable pooling) to what little it saw (21.4% MAPE against 15.9% for the
     choice among all candidates).
     It is used only when cross-validation inside the calibration set shows it beats MAC-only (by
     ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is

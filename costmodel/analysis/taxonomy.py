@@ -94,9 +94,8 @@ def _check() -> None:
     unplaced = [c for c in CATEGORIES if sum(c in cats for cats in KINDS.values()) != 1]
     if unplaced or len(set(CATEGORIES)) != len(CATEGORIES):
         raise RuntimeError(f"taxonomy: categories without exactly one kind of work: {unplaced}")
-    stray = (MAC_CATEGORIES | COPY_CATEGORIES | NO_DATA_CATEGORIES | WINDOW_CATEGORIES) - set(
-        CATEGORIES
-    )
+    groupings = MAC_CATEGORIES | COPY_CATEGORIES | NO_DATA_CATEGORIES | WINDOW_CATEGORIES
+    stray = groupings - set(CATEGORIES)
     if stray:
         raise RuntimeError(f"taxonomy: unknown categories in a grouping: {sorted(stray)}")
 

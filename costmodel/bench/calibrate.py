@@ -451,48 +451,51 @@ def _record_in_context(out: Path, spec: str, model, x, overhead, common) -> None
     append_rows(out / "ops.csv", rows, OPS_COLUMNS)
 
 
+def _record_kernels(out: Path, spec: str, profile: Callable[[], Any], who: str, common) -> None:
+    """ops.csv rows from a runtime's own profiler (``profile()``: its result, or None where
+    the model has no fx graph to map kernels to): one per lowered node, plus the unmapped and
+    between rows. A failure leaves the whole-model timing standing and says why."""
+    try:
+        result = profile()
+    except Exception as exc:
+        why = f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"{spec}: no {who} per-op timings ({why})", stacklevel=3)
+        return
+    if result is not None:
+        append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
+
+
 def _record_ort(
     out: Path, spec: str, model, x, path, whole_us: float, overhead: float, common
 ) -> None:
-    """ops.csv rows from ONNX Runtime's profiler (a session of its own, after the timing):
-    one per lowered node, plus the unmapped and between rows; ``overhead``: the profiler's
+    """ONNX Runtime's profiler, in a session of its own after the timing; ``overhead``: its
     measured cost per kernel (subtracted)."""
     from costmodel.bench.ort_ops import node_tables, profile_onnx
 
-    try:
+    def profile():
         tables = node_tables(model, tuple(x.shape))
         if tables is None:
-            return  # no fx graph to map ORT's nodes to: whole-model timing only
-        result = profile_onnx(
-            path,
-            x,
-            common["threads"],
-            tables[0],
-            eager=tables[1],
-            whole_us=whole_us,
+            return None
+        lowered, eager = tables
+        return profile_onnx(
+            path, x, common["threads"], lowered, eager=eager, whole_us=whole_us,
             overhead_us=overhead,
-        )
-    except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
-        warnings.warn(f"{spec}: no ORT per-op timings ({type(exc).__name__}: {exc})", stacklevel=2)
-        return
-    append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
+        )  # fmt: skip
+
+    _record_kernels(out, spec, profile, "ORT", common)
 
 
 def _record_et(out: Path, spec: str, model, x, path, whole_us: float, common) -> None:
-    """ops.csv rows from ExecuTorch's ETDump (a program of its own, after the timing): one per
-    lowered node, plus the unmapped and between rows."""
+    """ExecuTorch's ETDump, in a program of its own after the timing."""
     from costmodel.bench.et_ops import node_table, profile_pte
 
-    try:
+    def profile():
         lowered = node_table(model, tuple(x.shape))
         if lowered is None:
-            return  # no fx graph to align the kernels with: whole-model timing only
-        result = profile_pte(path, x, common["threads"], lowered, whole_us=whole_us)
-    except Exception as exc:  # the whole-model timing stands; say why the op rows are missing
-        why = f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"{spec}: no ETDump per-op timings ({why})", stacklevel=2)
-        return
-    append_rows(out / "ops.csv", result.ops_rows(spec, **common), OPS_COLUMNS)
+            return None
+        return profile_pte(path, x, common["threads"], lowered, whole_us=whole_us)
+
+    _record_kernels(out, spec, profile, "ETDump", common)
 
 
 def _progress(total: int, enabled: bool, desc: str = "calibrating", iterable=None):

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
-from costmodel.bench.kernel_profile import KernelProfile, row_table
+from costmodel.bench.kernel_profile import KernelProfile, node_tables, row_table
 
 METHOD = "etdump"
 WRAPPERS = frozenset({"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute"})
@@ -320,12 +320,8 @@ def profile_pte(
 def node_table(model: Any, shape: tuple[int, ...]) -> pd.DataFrame | None:
     """The node table of ``model`` lowered for executorch; None when it was captured at
     dispatch level (its rows' order is not the program's)."""
-    from costmodel.analysis import analyze
-
-    eager = analyze(model, tuple(shape))
-    if eager.method != "fx":
-        return None
-    return eager.lowered("executorch").nodes
+    tables = node_tables(model, shape, "executorch")
+    return None if tables is None else tables[0]
 
 
 __all__ = [

@@ -126,4 +126,17 @@ def row_table(mapped: pd.DataFrame, lowered: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-__all__ = ["KernelProfile", "children_cell", "row_table"]
+def node_tables(
+    model: Any, shape: tuple[int, ...], runtime: str
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """(lowered for ``runtime``, eager) node tables of ``model``; None when it was captured at
+    dispatch level (no module scopes or program order to map a profiler's kernels by)."""
+    from costmodel.analysis import analyze
+
+    eager = analyze(model, tuple(shape))
+    if eager.method != "fx":
+        return None
+    return eager.lowered(runtime).nodes, eager.nodes
+
+
+__all__ = ["KernelProfile", "children_cell", "node_tables", "row_table"]

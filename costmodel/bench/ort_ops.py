@@ -70,6 +70,7 @@ import pandas as pd
 
 from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
 from costmodel.bench.kernel_profile import KernelProfile, row_table
+from costmodel.bench.kernel_profile import node_tables as kernel_node_tables
 
 METHOD = "ort_profiler"
 NCHWC = "com.microsoft.nchwc"
@@ -634,14 +635,9 @@ def _relu_chain(path: Path, n: int) -> Path:
 
 
 def node_tables(model: Any, shape: tuple[int, ...]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """(lowered for onnxruntime, eager) node tables of ``model``; None when it was captured at
-    dispatch level (no module scopes to map ORT's nodes by)."""
-    from costmodel.analysis import analyze
-
-    eager = analyze(model, tuple(shape))
-    if eager.method != "fx":
-        return None
-    return eager.lowered("onnxruntime").nodes, eager.nodes
+    """(lowered for onnxruntime, eager) node tables of ``model``
+    (:func:`costmodel.bench.kernel_profile.node_tables`)."""
+    return kernel_node_tables(model, shape, "onnxruntime")
 
 
 __all__ = [

@@ -581,9 +581,9 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     # by chance on the eager boards (k = 5, oneDNN off: 51.7% against MAC-only's 43.7%).
     WEIGHTS_MIN_MODELS = 10
     description = (
-        "the best for the data: oplevel when per-op timings are there, else additive (with "
-        "--prior, adapting other boards' predictors); MAC-only where cross-validation on the "
-        "calibration set does not show it better"
+        "the best for the data by cross-validation: oplevel (with per-op timings), additive "
+        "(with --prior, also adapting other boards' predictors) or MACs + weights; MAC-only "
+        "where cross-validation on the calibration set does not show it better"
     )
 
     def __init__(

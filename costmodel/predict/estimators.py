@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.utils.validation import check_is_fitted
@@ -208,6 +208,8 @@ class AdditivePredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstima
             for n, c in zip(names, self.coef_, strict=True)
             if c > 0
         }
+        # the baseline itself: a rate per MAC and a fixed cost, nothing else
+        self.mac_only_ = set(self.coefficients_) <= {"macs", "intercept"}
         return self
 
     def predict(self, X):
@@ -557,6 +559,51 @@ def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
     return batch.table.take(_timed_index(batch, positions)).reset_index(drop=True)
 
 
+class GeometricBlend(RegressorMixin, BaseEstimator):
+    """``a(x) ** weight * b(x) ** (1 - weight)``: two predictors fitted on the same rows, blended.
+
+    Two predictors that err differently (a node model that extrapolates a family of ops it saw
+    little of; a few whole-model rates that miss what the nodes know) err less blended than
+    either alone, and a weighted geometric mean keeps the blend a ratio, the quantity relative
+    error measures. The full predictor offers a few weights as candidates; the guard judges
+    each from its parts' held-out predictions (:meth:`combine`), with no extra fits.
+    """
+
+    def __init__(self, parts: tuple = (), weight: float = 0.5) -> None:
+        self.parts = parts
+        self.weight = weight
+
+    def combine(self, predictions: list[np.ndarray]) -> np.ndarray:
+        """The blend of the parts' predictions (NaN where any part has none)."""
+        a, b = (np.log(np.maximum(np.asarray(p, float), 1e-6)) for p in predictions)
+        return np.exp(self.weight * a + (1.0 - self.weight) * b)
+
+    def fit(self, X, y):
+        if len(self.parts) != 2:
+            raise ValueError("a blend needs two predictors")
+        self.fitted_ = [clone(p).fit(X, y) for p in self.parts]
+        return self
+
+    def predict(self, X):
+        check_is_fitted(self)
+        return self.combine([f.predict(X) for f in self.fitted_])
+
+    @property
+    def mac_only_(self) -> bool:
+        """Whether a part is MAC-only (the blend then mixes in the baseline, not a fit)."""
+        return any(getattr(f, "mac_only_", False) for f in self.fitted_)
+
+    def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Each part's breakdown scaled to the blend and weighted: rows sum to the prediction."""
+        check_is_fitted(self)
+        total = self.predict(X)
+        out = None
+        for f, w in zip(self.fitted_, (self.weight, 1.0 - self.weight), strict=True):
+            part = f.breakdown(X).mul(w * total / np.maximum(f.predict(X), 1e-6), axis=0)
+            out = part if out is None else out.add(part, fill_value=0.0)
+        return out
+
+
 @register
 class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator):
     """The best predictor for the data at hand, and never worse than MAC-only on it.
@@ -564,12 +611,14 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     Candidates: op-level when the calibration models come with per-op timings (and are enough
     for it); the cross-validated additive predictor, adapting ``prior`` when one is given (and,
     without op-level, also fitted here alone; where the runtime leaves work to fallback kernels,
-    also MACs plus that work alone); and from ten models MACs plus the weights streamed. The one
-    with the lowest cross-validated error is taken (the guard's folds; with ``guard=False``, the
-    first: op-level, else the one adapting the prior). Op-level does not always win where per-op
-    timings exist: ExecuTorch's, leave one family out, ties a family of ops the others never ran
-    (attention, portable pooling) to what little it saw (21.4% MAPE against 15.9% for the
-    choice among all candidates).
+    also MACs plus that work alone); from ten models MACs plus the weights streamed; and, beside
+    op-level, its weighted geometric means with each of the others (:class:`GeometricBlend`).
+    The one with the lowest cross-validated error is taken (the guard's folds; with
+    ``guard=False``, the first: op-level, else the one adapting the prior), unless its fit on all
+    rows is MAC-only itself (then the next). Op-level does not always win where per-op timings
+    exist: ExecuTorch's, leave one family out, ties a family of ops the others never ran
+    (attention, portable pooling) to what little it saw (21.4% MAPE, against 13.7% for the
+    choice among all candidates, mostly a blend with MACs + weights).
     It is used only when cross-validation inside the calibration set shows it beats MAC-only (by
     ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
     MAC-only, the baseline it is compared with (``guard=False`` skips that check).
@@ -580,10 +629,13 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     # A rate per MB of weights competes from ten models on: with five, leave-one-out picked it
     # by chance on the eager boards (k = 5, oneDNN off: 51.7% against MAC-only's 43.7%).
     WEIGHTS_MIN_MODELS = 10
+    # weights of the node model in its blends with whole-model fits
+    BLEND_WEIGHTS = (0.25, 0.5, 0.75)
     description = (
         "the best for the data by cross-validation: oplevel (with per-op timings), additive "
-        "(with --prior, also adapting other boards' predictors) or MACs + weights; MAC-only "
-        "where cross-validation on the calibration set does not show it better"
+        "(with --prior, also adapting other boards' predictors), MACs + weights, or a blend of "
+        "oplevel with one of them; MAC-only where cross-validation on the calibration set does "
+        "not show it better"
     )
 
     def __init__(
@@ -619,6 +671,11 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
         if len(X) >= self.WEIGHTS_MIN_MODELS:
             # MACs and the weights streamed: one memory rate, where richer sets overfit
             out.append(AdditivePredictor(term_sets=("weights",), se_rule=self.se_rule))
+        if out and isinstance(out[0], OpLevelPredictor):
+            # the node model blended with each whole-model fit: they err on different families
+            out += [
+                GeometricBlend((out[0], other), w) for other in out[1:] for w in self.BLEND_WEIGHTS
+            ]
         return out
 
     def fit(self, X, y):
@@ -626,15 +683,23 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
 
         X = _frame(X)
         candidates = self._candidates(X)
-        candidate = candidates[0]
         self.guard_ = None
-        if self.guard:
+        if not self.guard:
+            self.estimator_ = clone(candidates[0]).fit(X, y)
+        else:
+            fitted: dict[int, object] = {}
+
+            def beyond_mac(i: int) -> bool:
+                # a candidate whose own selection, on all rows, keeps MAC-only terms is the
+                # baseline: the held-out error that ranked it came from richer fold fits
+                fitted[i] = clone(candidates[i]).fit(X, y)
+                return not getattr(fitted[i], "mac_only_", False)
+
             best, report = choose_against_mac(
-                candidates, MacPredictor(), X, y, _families(X), self.margin
+                candidates, MacPredictor(), X, y, _families(X), self.margin, usable=beyond_mac
             )
-            candidate = candidates[best] if report.kept else MacPredictor()
+            self.estimator_ = fitted[best] if report.kept else MacPredictor().fit(X, y)
             self.guard_ = report.as_dict()
-        self.estimator_ = candidate.fit(X, y)
         self.kind_ = type(self.estimator_).__name__
         return self
 

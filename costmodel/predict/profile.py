@@ -53,28 +53,7 @@ class Profile:
         coef: dict[str, Any] = {"estimator": type(est).__name__}
         if getattr(self.predictor, "guard_", None):  # the full predictor's check against MAC-only
             coef["guard"] = self.predictor.guard_
-        for attr in (
-            "chosen_",
-            "cv_error_",
-            "coefficients_",
-            "stage_coef_",
-            "coef_",
-            "ms_per_mmac_",
-            "intercept_ms_",
-            "scale_",
-            "ms_per_call_",
-            "median_",
-        ):
-            value = getattr(est, attr, None)
-            if value is not None and not isinstance(value, np.ndarray):  # arrays are internal
-                if attr == "coef_" and "coefficients" in coef:
-                    continue
-                coef[attr.rstrip("_")] = value
-        if hasattr(est, "category_coef_"):
-            coef["node_costs_us"] = {
-                c: {"overhead": v[0], "per_MMAC": v[1], "per_MB": v[2]}
-                for c, v in est.category_coef_.items()
-            }
+        coef.update(_coefficients(est))
         return json.loads(json.dumps(coef, default=_json_default))
 
     def save(self, path: str | Path) -> Path:
@@ -120,6 +99,39 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
         k: (v if isinstance(v, (int, float, str, bool, type(None))) else type(v).__name__)
         for k, v in params.items()
     }
+
+
+def _coefficients(est) -> dict[str, Any]:
+    """A fitted estimator's readable state; a blend's, its weight and each part's."""
+    from costmodel.predict.estimators import GeometricBlend
+
+    if isinstance(est, GeometricBlend):
+        parts = [{"estimator": type(f).__name__, **_coefficients(f)} for f in est.fitted_]
+        return {"weight": est.weight, "parts": parts}
+    coef: dict[str, Any] = {}
+    for attr in (
+        "chosen_",
+        "cv_error_",
+        "coefficients_",
+        "stage_coef_",
+        "coef_",
+        "ms_per_mmac_",
+        "intercept_ms_",
+        "scale_",
+        "ms_per_call_",
+        "median_",
+    ):
+        value = getattr(est, attr, None)
+        if value is not None and not isinstance(value, np.ndarray):  # arrays are internal
+            if attr == "coef_" and "coefficients" in coef:
+                continue
+            coef[attr.rstrip("_")] = value
+    if hasattr(est, "category_coef_"):
+        coef["node_costs_us"] = {
+            c: {"overhead": v[0], "per_MMAC": v[1], "per_MB": v[2]}
+            for c, v in est.category_coef_.items()
+        }
+    return coef
 
 
 def _json_default(v: Any) -> Any:

@@ -10,6 +10,7 @@ from costmodel.predict.estimators import (
     AdditivePredictor,
     ConstantPredictor,
     FullPredictor,
+    GeometricBlend,
     MacPredictor,
     OpLevelPredictor,
     make_predictor,
@@ -220,11 +221,15 @@ def test_full_with_per_op_timings_offers_the_additive_fits_beside_op_level():
     kinds = [
         (type(c).__name__, getattr(c, "term_sets", None)) for c in FullPredictor()._candidates(X)
     ]
-    assert kinds == [
+    assert kinds[:3] == [
         ("OpLevelPredictor", None),
         ("AdditivePredictor", ("launch", "work")),
         ("AdditivePredictor", ("weights",)),  # from ten models
     ]
+    candidates = FullPredictor()._candidates(X)
+    blends = [(c.parts[1], c.weight) for c in candidates[3:]]  # op-level blended with each
+    assert all(c.parts[0] is candidates[0] for c in candidates[3:])
+    assert blends == [(o, w) for o in candidates[1:3] for w in FullPredictor.BLEND_WEIGHTS]
     few = [type(c).__name__ for c in FullPredictor()._candidates(X.iloc[:5])]
     assert few == ["AdditivePredictor"]  # too few models for op-level, and for the weights rate
 
@@ -261,6 +266,44 @@ def test_full_with_per_op_timings_and_a_prior_takes_the_better_by_cross_validati
     assert exact.kind_ == "AdditivePredictor" and exact.guard_["cv_full"] < 1e-3
     useless = FullPredictor(prior=Column("noise").fit(X, y), max_iter=30).fit(X, y)
     assert useless.kind_ == "OpLevelPredictor" and useless.guard_["candidate"] == "OpLevelPredictor"
+
+
+def test_a_blend_is_a_weighted_geometric_mean_whose_breakdown_sums_to_it():
+    X = model_table()
+    y = pd.Series(
+        0.01 * X["macs"].to_numpy() / 1e6 + 0.02 * X["elementwise_ops"] + 1, index=X.index
+    )
+    parts = (MacPredictor(), AdditivePredictor())
+    blend = clone(GeometricBlend(parts, 0.25)).fit(X, y)
+    a, b = (clone(p).fit(X, y).predict(X) for p in parts)
+    assert np.allclose(blend.predict(X), a**0.25 * b**0.75)
+    assert np.allclose(blend.breakdown(X).sum(axis=1), blend.predict(X))
+    assert all(not hasattr(p, "coef_") and not hasattr(p, "ms_per_mmac_") for p in parts)
+
+
+def test_full_passes_over_a_candidate_whose_fit_is_mac_only():
+    """The additive fit's own selection may keep MAC-only terms on all rows though its fold fits
+    (on fewer rows) chose richer ones and cross-validated best: the next candidate is taken."""
+    X, y = node_tables(20)
+
+    class Degenerate(MacPredictor):
+        truth = y
+
+        def fit(self, X, y):
+            super().fit(X, y)
+            self.mac_only_ = True
+            return self
+
+        def predict(self, X):  # as good as it gets on the folds
+            return self.truth.reindex(X.index).to_numpy(float)
+
+    class Plan(FullPredictor):
+        def _candidates(self, X):
+            return [Degenerate(), AdditivePredictor()]
+
+    est = Plan().fit(X, y)
+    assert est.guard_["passed_over"] == ["Degenerate"]
+    assert est.kind_ in {"AdditivePredictor", "MacPredictor"}
 
 
 @pytest.mark.parametrize("name", [n for n in PREDICTORS if n != "oplevel"])

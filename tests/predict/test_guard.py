@@ -6,8 +6,13 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 
-from costmodel.predict.estimators import FullPredictor, MacPredictor
-from costmodel.predict.guard import choose_against_mac, compare_with_mac, held_out_errors
+from costmodel.predict.estimators import FullPredictor, GeometricBlend, MacPredictor
+from costmodel.predict.guard import (
+    choose_against_mac,
+    compare_with_mac,
+    held_out_errors,
+    mac_only_note,
+)
 from costmodel.predict.selection import folds
 
 rng = np.random.default_rng(3)
@@ -109,6 +114,53 @@ def test_the_candidate_with_the_lowest_held_out_error_is_checked():
     assert report.candidates == {"Picky": pytest.approx(0.1), "Fixed": pytest.approx(0.2)}
     _, none = choose_against_mac([Fixed("bad")], Fixed("b"), X, y)
     assert not none.kept and none.cv_full == pytest.approx(1.0)
+
+
+def test_a_candidate_whose_fit_is_mac_only_itself_is_passed_over():
+    """``usable`` is asked in order of held-out error: a refused candidate (its fit on all rows
+    is the baseline, its error earned by fold fits) gives way to the next one that beats MAC."""
+    y = np.ones(6)
+    X = pd.DataFrame({"b": 1.3, "good": 1.1, "worse": 1.2, "bad": 2.0}, index=range(6))
+    cands = [Fixed("bad"), Fixed("good"), Fixed("worse")]
+    asked = []
+
+    def usable(i):
+        asked.append(i)
+        return i != 1
+
+    best, report = choose_against_mac(cands, Fixed("b"), X, y, usable=usable)
+    assert best == 2 and report.kept and report.cv_full == pytest.approx(0.2)
+    assert asked == [1, 2] and report.passed_over == ["Fixed #1"]
+    _, none = choose_against_mac(cands, Fixed("b"), X, y, usable=lambda i: False)
+    assert not none.kept and none.passed_over == ["Fixed #1", "Fixed #2"]  # "bad" loses to MAC
+    assert "Fixed #1, Fixed #2" in mac_only_note(none.as_dict())
+
+
+class Counted(Fixed):
+    """A fixed column, counting its fits."""
+
+    fits = 0
+
+    def fit(self, X, y):
+        type(self).fits += 1
+        return super().fit(X, y)
+
+
+def test_a_blend_is_judged_on_its_parts_held_out_predictions():
+    """A blend's held-out error is that of its parts' held-out predictions combined (what
+    refitting it on every fold gives), and the parts are fitted once per fold, not again."""
+    n = 8
+    y = np.ones(n)
+    X = pd.DataFrame({"b": 1.3, "hi": 1.25, "lo": 0.8}, index=range(n))
+    hi, lo = Counted("hi"), Counted("lo")
+    blend = GeometricBlend((hi, lo), 0.5)
+    Counted.fits = 0
+    best, report = choose_against_mac([hi, lo, blend], Fixed("b"), X, y)
+    assert best == 2 and report.cv_full == pytest.approx(0.0)  # sqrt(1.25 * 0.8) = 1
+    assert report.candidate == "Counted^0.5 * Counted"
+    assert Counted.fits == 2 * len(folds(n))
+    refitted = held_out_errors(blend, X, y, folds(n))
+    assert np.allclose(refitted, 0.0)
 
 
 def test_held_out_errors_come_from_fits_that_never_saw_the_row():

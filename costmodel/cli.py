@@ -393,7 +393,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         runtime=args.runtime,
     )
     path = profile.save(args.output)
-    kind = profile.describe()["estimator"]
+    from costmodel.predict.profile import estimator_label
+
+    kind = estimator_label(profile.describe())
     for note in profile.notes:
         print(f"note: {note}", file=sys.stderr)
     print(

@@ -101,6 +101,13 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def estimator_label(coefficients: dict[str, Any]) -> str:
+    """What a profile's predictor is, from its ``coefficients`` (:meth:`Profile.describe`): the
+    guard's label of the candidate in use (a blend names its parts), else the class."""
+    guard = coefficients.get("guard") or {}
+    return guard["candidate"] if guard.get("kept") else coefficients.get("estimator", "")
+
+
 def _coefficients(est) -> dict[str, Any]:
     """A fitted estimator's readable state; a blend's, its weight and each part's."""
     from costmodel.predict.estimators import GeometricBlend

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from costmodel.predict.prior import MultiBoardPrior, PriorSource, as_prior
-from costmodel.predict.profile import Profile, ProfileError, load_profile
+from costmodel.predict.profile import Profile, ProfileError, estimator_label, load_profile
 
 SUFFIX = ".profile.json"
 
@@ -45,7 +45,7 @@ def shipped_profiles() -> pd.DataFrame:
                 "board": board.get("board", ""),
                 "runtime": doc.get("runtime", board.get("runtime", "eager")),
                 "predictor": doc.get("predictor", ""),
-                "estimator": doc.get("coefficients", {}).get("estimator", ""),
+                "estimator": estimator_label(doc.get("coefficients", {})),
                 "models": cal.get("models", 0),
                 "families": len(fams),
                 "family_list": ",".join(fams),

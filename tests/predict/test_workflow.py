@@ -10,7 +10,7 @@ from costmodel.bench.calibrate import calibrate
 from costmodel.bench.protocol import Protocol
 from costmodel.bench.suites import nb201_sample
 from costmodel.predict.features import FeatureCache, FeatureError, featurize
-from costmodel.predict.profile import ProfileError, load_profile
+from costmodel.predict.profile import ProfileError, estimator_label, load_profile
 from costmodel.predict.workflow import compare_predictors, fit_profile, load_training, predict_specs
 
 SPECS = [
@@ -75,6 +75,7 @@ def test_fit_save_load_predict(board, tmp_path):
         assert used["parts"][0]["estimator"] == "OpLevelPredictor" and 0 < used["weight"] < 1
         used = used["parts"][1]
     assert used["estimator"] in guard["candidate"]
+    assert estimator_label(doc["coefficients"]) == guard["candidate"]  # what fit and profiles print
     assert doc["board"]["board"] == "fake" and doc["calibration"]["models"] == len(SPECS)
     assert {"costmodel", "torch", "sklearn"} <= set(doc["versions"])
     loaded = load_profile(path)
@@ -292,3 +293,4 @@ def test_a_full_fit_that_is_mac_only_says_so(board, tmp_path):
     assert profile.predictor.kind_ == "MacPredictor" and not profile.predictor.guard_["kept"]
     assert any("the full predictor is MAC-only here" in n for n in profile.notes)
     assert profile.describe()["guard"]["candidate"] == "AdditivePredictor"
+    assert estimator_label(profile.describe()) == "MacPredictor"

@@ -596,10 +596,11 @@ class GeometricBlend(RegressorMixin, BaseEstimator):
     def breakdown(self, X: pd.DataFrame) -> pd.DataFrame:
         """Each part's breakdown scaled to the blend and weighted: rows sum to the prediction."""
         check_is_fitted(self)
-        total = self.predict(X)
+        preds = [f.predict(X) for f in self.fitted_]  # each part's node model runs once
+        total = self.combine(preds)
         out = None
-        for f, w in zip(self.fitted_, (self.weight, 1.0 - self.weight), strict=True):
-            part = f.breakdown(X).mul(w * total / np.maximum(f.predict(X), 1e-6), axis=0)
+        for f, p, w in zip(self.fitted_, preds, (self.weight, 1.0 - self.weight), strict=True):
+            part = f.breakdown(X).mul(w * total / np.maximum(p, 1e-6), axis=0)
             out = part if out is None else out.add(part, fill_value=0.0)
         return out
 

@@ -152,24 +152,24 @@ def choose_against_mac(
         cv_mac = float(np.mean([e_mac[u].mean() for u in units]))
         se = float(diff.std(ddof=1) / np.sqrt(len(diff)))
         judged[i] = (cv_mac + float(diff.mean()), cv_mac, se, int(ok.sum()))
-    scores = {labels[i]: v[0] for i, v in judged.items()}
+    if not judged:  # the baseline
+        return 0, GuardReport(labels[0], np.nan, np.nan, np.nan, 0, len(test_sets), False)
     ranked = sorted(judged, key=lambda i: judged[i][0])  # stable: the first on a tie
-    passed = []
-    for best in ranked:
-        cv, cv_mac, se, rows = judged[best]
+    chosen, passed = None, []
+    for i in ranked:
+        cv, cv_mac, se, _ = judged[i]
         # A tie (the full fit chose MAC-only itself) keeps MAC-only; 1e-9 absorbs rounding.
         if cv - cv_mac >= -max(margin * se, 1e-9):
             break  # no better than MAC-only, nor is any candidate after it
-        if usable is None or usable(best):
-            report = GuardReport(labels[best], cv, cv_mac, se, rows, len(test_sets), True,
-                                 scores, passed)  # fmt: skip
-            return best, report
-        passed.append(labels[best])
-    if not ranked:  # the baseline
-        return 0, GuardReport(labels[0], np.nan, np.nan, np.nan, 0, len(test_sets), False)
-    best = ranked[0]
+        if usable is None or usable(i):
+            chosen = i
+            break
+        passed.append(labels[i])
+    best = ranked[0] if chosen is None else chosen
     cv, cv_mac, se, rows = judged[best]
-    report = GuardReport(labels[best], cv, cv_mac, se, rows, len(test_sets), False, scores, passed)
+    scores = {labels[i]: v[0] for i, v in judged.items()}
+    report = GuardReport(labels[best], cv, cv_mac, se, rows, len(test_sets), chosen is not None,
+                         scores, passed)  # fmt: skip
     return best, report
 
 

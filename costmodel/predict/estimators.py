@@ -544,19 +544,35 @@ def _threadpools():
     return ThreadpoolController()  # finding the loaded thread pools takes ms: once
 
 
+# What a node measured at zero took: less than its profiler's resolution, not nothing, and not
+# unmeasured. ETDump's XNNPACK events count whole microseconds, and the zeros on the shipped
+# boards are theirs (2,220 of the ExecuTorch board's 12,094 node rows; 8 of the eager board's
+# 76,412), so half a microsecond. Left out instead, the small adds, clamps and copies that ran
+# fastest were missing from the node model's data, and it learnt small ops as slower than they
+# run (leave one family out on the ExecuTorch board's first 108 models, op-level: 14.9% ->
+# 14.3% MAPE, ViT 58.8% -> 40.6%).
+BELOW_RESOLUTION_US = 0.5
+
+
 def _timed_index(batch: NodeBatch, positions: np.ndarray) -> np.ndarray:
-    """Rows of ``batch.table`` holding the measured nodes (latency_us > 0) of the models at
-    ``positions``, in order."""
+    """Rows of ``batch.table`` holding the measured nodes (latency_us >= 0) of the models at
+    ``positions``, in order. A negative time (a profiler's cost per kernel subtracted from a
+    smaller one) says nothing of the node and is left out."""
     if "latency_us" not in batch.table.columns:
         return np.zeros(0, np.int64)
     idx, _ = batch.rows(positions)
     lat = batch.table["latency_us"].to_numpy(float)[idx]
-    return idx[~np.isnan(lat) & (lat > 0)]
+    return idx[~np.isnan(lat) & (lat >= 0)]
 
 
 def _timed_nodes(batch: NodeBatch, positions: np.ndarray) -> pd.DataFrame:
-    """The measured nodes of the models at ``positions``, in order."""
-    return batch.table.take(_timed_index(batch, positions)).reset_index(drop=True)
+    """The measured nodes of the models at ``positions``, in order; a zero is
+    :data:`BELOW_RESOLUTION_US`."""
+    nodes = batch.table.take(_timed_index(batch, positions)).reset_index(drop=True)
+    if "latency_us" not in nodes.columns:
+        return nodes
+    lat = nodes["latency_us"].to_numpy(float)
+    return nodes.assign(latency_us=np.where(lat > 0, lat, BELOW_RESOLUTION_US))
 
 
 class GeometricBlend(RegressorMixin, BaseEstimator):
@@ -617,9 +633,10 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     The one with the lowest cross-validated error is taken (the guard's folds; with
     ``guard=False``, the first: op-level, else the one adapting the prior), unless its fit on all
     rows is MAC-only itself (then the next). Op-level does not always win where per-op timings
-    exist: ExecuTorch's, leave one family out, ties a family of ops the others never ran
-    (attention, portable pooling) to what little it saw (21.4% MAPE, against 13.7% for the
-    choice among all candidates, mostly a blend with MACs + weights).
+    exist: on ExecuTorch's, leave one family out, it ties kernels only one family runs (the 7x7
+    depthwise convolutions of the random networks, 10x slower per MAC than 5x5 ones) to what
+    little the others saw (14.5% MAPE, against 14.2% for the choice among all candidates,
+    mostly blends with MACs + weights).
     It is used only when cross-validation inside the calibration set shows it beats MAC-only (by
     ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
     MAC-only, the baseline it is compared with (``guard=False`` skips that check).

@@ -89,6 +89,21 @@ def test_align_a_portable_op_run_before_the_code_order_goes_out_of_order():
     assert sorted(j for j, _ in got) == [0, 1, 2, 3]  # each row once, nothing unmapped
 
 
+def test_a_portable_pool_never_takes_a_delegated_pools_row():
+    # inceptionv3's reduction block: a delegated max pool in the code's order, the portable
+    # (zero-padded) average pool run later; the portable kernel must not take the first row
+    rows = _rows(
+        ("maxpool", "pooling", "maxpool"),
+        ("b1", "conv_pointwise", "b1"),
+        ("apool", "portable_window", "apool"),
+    )
+    kinds = ["native:avg_pool2d", "Max Pooling", "Fully Connected"]
+    got = align(kinds, rows)
+    assert [j for j, _ in got] == [2, 0, 1]
+    assert "pooling" not in computes("native:avg_pool2d")
+    assert "pooling" not in computes("native:max_pool2d")
+
+
 # ------------------------------------------------------------------------- real ETDump runs
 
 

@@ -7,14 +7,17 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.model_selection import cross_val_predict
 
 from costmodel.predict.estimators import (
+    BELOW_RESOLUTION_US,
     AdditivePredictor,
     ConstantPredictor,
     FullPredictor,
     GeometricBlend,
     MacPredictor,
     OpLevelPredictor,
+    _timed_nodes,
     make_predictor,
 )
+from costmodel.predict.nodes import nodes_of
 from costmodel.predict.registry import PREDICTORS
 from costmodel.predict.terms import RUNTIME_BASE, TERMS
 
@@ -191,6 +194,27 @@ def test_op_level_costs_an_op_without_macs_by_its_flops_not_its_bytes():
         )
     )  # twice the largest pool seen, at stride 2
     assert est.node_latency_us(big)[0] == pytest.approx(2 + 0.01 * 2e5, rel=0.2)
+
+
+def test_op_level_keeps_ops_measured_below_the_clock_resolution():
+    """A profiler counting whole microseconds (ETDump's XNNPACK events) reads 0 for fast ops:
+    measured, below its resolution, not unmeasured; they cost half a microsecond. A negative
+    time (a profiler's cost per kernel subtracted from a smaller one) is left out."""
+    X, y = node_tables(30)
+    tables = []
+    for t in X["node_table"]:
+        act = (t["category"] == "activation").to_numpy()
+        lat = np.where(act, 0.0, np.floor(t["latency_us"]))
+        tables.append(t.assign(latency_us=np.concatenate([[-1.0], lat[1:]])))
+    X = X.assign(node_table=tables)
+    batch, positions = nodes_of(X)
+    timed = _timed_nodes(batch, positions)
+    assert len(timed) == len(batch.table) - len(tables)  # every node but the negative ones
+    assert (timed["latency_us"] > 0).all()
+    est = OpLevelPredictor(max_iter=50).fit(X, y)
+    assert "activation" in est.categories_  # learnt, not the all-nodes line with a warning
+    probe = tables[0].iloc[[1]].assign(category="activation", macs=0.0, flops=0.0)
+    assert est.node_latency_us(probe)[0] == pytest.approx(BELOW_RESOLUTION_US, rel=0.2)
 
 
 def test_op_level_needs_timed_nodes_and_warns_on_unseen_categories():

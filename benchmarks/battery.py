@@ -6,7 +6,8 @@ networks for every device). Predictors, all on the same splits (shared/docs/eval
 ``constant``, ``mac`` (MAC-only), ``optype`` (NAS-Bench-201 only: least squares on the count of
 each edge operation, the simple peer to beat), ``full`` (the board's full predictor from its own
 timings) and ``full+prior`` (the multi-board prior adapted: every *other* board's full
-predictor, fitted on all of that board's data, as a source). k-shot: median of ``--draws``
+predictor, fitted on all of that board's data, as a source, but a runtime with fallback kernels
+only for its own runtime: ``MultiBoardPrior.for_runtime``). k-shot: median of ``--draws``
 seeded draws per k; every other model held out.
 
     .venv/bin/python benchmarks/battery.py --jobs 2            # results/battery*.csv + summary
@@ -172,7 +173,9 @@ def main() -> int:
     def evaluate(name: str, d: Training) -> list[dict]:
         t = time.perf_counter()
         warnings.simplefilter("ignore")
-        prior = MultiBoardPrior([PriorSource(s, None, runtime=variants[s]) for s in sources[name]])
+        prior = MultiBoardPrior(
+            [PriorSource(s, None, runtime=variants[s]) for s in sources[name]]
+        ).for_runtime(variants[name])  # as `costmodel fit --prior` adapts it
         X = with_sources(d.X, sources[name])
         preds = predictors(d, prior, name in DEVICES, args.margin)
         out = []

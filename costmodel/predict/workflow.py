@@ -170,12 +170,24 @@ def fit_profile(
     few = len(data.X) < PRIOR_BELOW and not data.has_ops  # per-op timings are evidence enough
     if prior is None and use_default_prior and predictor == "full" and few:
         prior = default_prior(exclude_board=data.board.get("board"))
+        prior = prior.for_runtime(data.runtime) if prior is not None else None
         if prior is not None and prior.sources:
             notes.append(
                 f"{len(data.X)} timings (< {PRIOR_BELOW}): adapting the shipped multi-board prior "
                 f"({', '.join(s.name for s in prior.sources)}); pass --prior to choose another"
             )
-    prior = resolve_prior(prior) if prior is not None else None
+        else:
+            prior = None
+    if prior is not None:
+        given = resolve_prior(prior)
+        prior = given.for_runtime(data.runtime)
+        if not prior.sources:
+            raise ValueError(
+                f"the prior ({', '.join(s.name for s in given.sources)}) prices the ops its "
+                f"runtime leaves to fallback kernels as only that runtime runs them: no prior "
+                f"for a board running {data.runtime} (choose a profile of {data.runtime}, or of a "
+                "runtime without fallback kernels)"
+            )
     if prior is not None and predictor not in ("full", "additive"):
         raise ValueError(f"--prior works with the full or additive predictor, not {predictor}")
     est = make_predictor(predictor, prior=prior) if prior is not None else make_predictor(predictor)
@@ -335,7 +347,7 @@ def compare_predictors(
         predictors["oplevel"] = make_predictor("oplevel")
     X = data.X
     if prior is not None:
-        multi = as_prior(prior)
+        multi = as_prior(prior).for_runtime(data.runtime)
         X = with_prior_columns(X, multi)
         predictors["full+prior"] = make_predictor("full", prior=multi)
     with warnings.catch_warnings():

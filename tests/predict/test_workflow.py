@@ -294,3 +294,20 @@ def test_a_full_fit_that_is_mac_only_says_so(board, tmp_path):
     assert any("the full predictor is MAC-only here" in n for n in profile.notes)
     assert profile.describe()["guard"]["candidate"] == "AdditivePredictor"
     assert estimator_label(profile.describe()) == "MacPredictor"
+
+
+def test_a_prior_of_a_runtime_with_fallback_kernels_is_refused_for_another_runtime(board):
+    """An ExecuTorch board's predictor prices the ops XNNPACK leaves to portable kernels as only
+    ExecuTorch runs them: as the only source of a prior for an eager board it is refused, in one
+    line naming the remedy; beside an eager source it is left out."""
+    from costmodel.predict.estimators import MacPredictor
+    from costmodel.predict.prior import MultiBoardPrior, PriorSource
+
+    data = load_training(board / "timings.csv")
+    source = MacPredictor().fit(data.X, data.y)
+    et = PriorSource("et-board", source, runtime="executorch")
+    with pytest.raises(ValueError, match="no prior for a board running eager.*choose a profile"):
+        fit_profile(board / "timings.csv", predictor="full", prior=MultiBoardPrior([et]))
+    both = MultiBoardPrior([et, PriorSource("eager-board", source)])
+    profile, _ = fit_profile(board / "timings.csv", predictor="full", prior=both)
+    assert [s.name for s in profile.predictor.prior.sources] == ["eager-board"]

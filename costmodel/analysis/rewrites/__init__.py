@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from costmodel.analysis.capture import NodeRecord
 from costmodel.analysis.rewrites import cse, dead, delegate, free, fuse, layout  # noqa: F401  (registrations)
-from costmodel.analysis.rewrites.registry import RULES, RUNTIME_RULES, RUNTIMES, check_runtime
+from costmodel.analysis.rewrites.registry import (
+    FALLBACK_RUNTIMES,
+    RULES,
+    RUNTIME_RULES,
+    RUNTIMES,
+    check_runtime,
+)
 
 
 def lower(records: list[NodeRecord], runtime: str, skip: tuple[str, ...] = ()) -> list[str]:
@@ -26,4 +32,4 @@ def lower(records: list[NodeRecord], runtime: str, skip: tuple[str, ...] = ()) -
     return notes
 
 
-__all__ = ["RULES", "RUNTIMES", "RUNTIME_RULES", "check_runtime", "lower"]
+__all__ = ["FALLBACK_RUNTIMES", "RULES", "RUNTIMES", "RUNTIME_RULES", "check_runtime", "lower"]

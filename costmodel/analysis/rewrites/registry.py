@@ -59,6 +59,11 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),
 }
 RUNTIMES: tuple[str, ...] = tuple(RUNTIME_RULES)
+# Runtimes that leave ops their delegate does not take to fallback kernels (ExecuTorch's
+# portable ops: plain loops, hundreds of times slower per element than the delegate).
+FALLBACK_RUNTIMES: frozenset[str] = frozenset(
+    r for r, rules in RUNTIME_RULES.items() if "portable_xnnpack" in rules
+)
 
 
 def check_runtime(runtime: str) -> str:

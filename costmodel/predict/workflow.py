@@ -142,6 +142,20 @@ def _interval(est, X, y, families, max_folds: int = 5) -> tuple[float, float]:
 PRIOR_BELOW = 50
 
 
+def _usable_prior(prior: MultiBoardPrior, runtime: str) -> MultiBoardPrior:
+    """The sources of ``prior`` that can speak for a board running ``runtime``
+    (:meth:`MultiBoardPrior.for_runtime`); a ValueError when none can."""
+    usable = prior.for_runtime(runtime)
+    if not usable.sources:
+        raise ValueError(
+            f"the prior ({', '.join(s.name for s in prior.sources)}) prices the ops its runtime "
+            "leaves to fallback kernels as only that runtime runs them: no prior for a board "
+            f"running {runtime} (choose a profile of {runtime}, or of a runtime without "
+            "fallback kernels)"
+        )
+    return usable
+
+
 def fit_profile(
     timings: str | Path,
     predictor: str = "full",
@@ -178,16 +192,7 @@ def fit_profile(
             )
         else:
             prior = None
-    if prior is not None:
-        given = resolve_prior(prior)
-        prior = given.for_runtime(data.runtime)
-        if not prior.sources:
-            raise ValueError(
-                f"the prior ({', '.join(s.name for s in given.sources)}) prices the ops its "
-                f"runtime leaves to fallback kernels as only that runtime runs them: no prior "
-                f"for a board running {data.runtime} (choose a profile of {data.runtime}, or of a "
-                "runtime without fallback kernels)"
-            )
+    prior = _usable_prior(resolve_prior(prior), data.runtime) if prior is not None else None
     if prior is not None and predictor not in ("full", "additive"):
         raise ValueError(f"--prior works with the full or additive predictor, not {predictor}")
     est = make_predictor(predictor, prior=prior) if prior is not None else make_predictor(predictor)
@@ -347,7 +352,7 @@ def compare_predictors(
         predictors["oplevel"] = make_predictor("oplevel")
     X = data.X
     if prior is not None:
-        multi = as_prior(prior).for_runtime(data.runtime)
+        multi = _usable_prior(as_prior(prior), data.runtime)
         X = with_prior_columns(X, multi)
         predictors["full+prior"] = make_predictor("full", prior=multi)
     with warnings.catch_warnings():

@@ -308,6 +308,8 @@ def test_a_prior_of_a_runtime_with_fallback_kernels_is_refused_for_another_runti
     et = PriorSource("et-board", source, runtime="executorch")
     with pytest.raises(ValueError, match="no prior for a board running eager.*choose a profile"):
         fit_profile(board / "timings.csv", predictor="full", prior=MultiBoardPrior([et]))
+    with pytest.raises(ValueError, match="no prior for a board running eager"):
+        compare_predictors(data, prior=MultiBoardPrior([et]))
     both = MultiBoardPrior([et, PriorSource("eager-board", source)])
     profile, _ = fit_profile(board / "timings.csv", predictor="full", prior=both)
     assert [s.name for s in profile.predictor.prior.sources] == ["eager-board"]

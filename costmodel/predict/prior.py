@@ -69,7 +69,7 @@ class MultiBoardPrior:
         runtime runs them, so it is a prior for its own runtime alone. (ONNX Runtime, k = 5:
         the ExecuTorch board's shape, chosen on five calibration models without such ops, then
         predicted the held-out models with zero-padded pools and 7x7 depthwise convolutions at
-        several times their latency: 40-50% MAPE in 7 of 20 draws, against 20-30% for MAC-only.)"""
+        several times their latency: 40-51% MAPE in 6 of 20 draws, against 20-32% for MAC-only.)"""
         from costmodel.analysis.rewrites import FALLBACK_RUNTIMES
 
         return MultiBoardPrior(

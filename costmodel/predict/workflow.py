@@ -183,15 +183,14 @@ def fit_profile(
     notes = []
     few = len(data.X) < PRIOR_BELOW and not data.has_ops  # per-op timings are evidence enough
     if prior is None and use_default_prior and predictor == "full" and few:
-        prior = default_prior(exclude_board=data.board.get("board"))
-        prior = prior.for_runtime(data.runtime) if prior is not None else None
-        if prior is not None and prior.sources:
+        shipped = default_prior(exclude_board=data.board.get("board"))
+        usable = shipped.for_runtime(data.runtime) if shipped is not None else None
+        if usable is not None and usable.sources:  # none usable: no prior, not an error
+            prior = usable
             notes.append(
                 f"{len(data.X)} timings (< {PRIOR_BELOW}): adapting the shipped multi-board prior "
                 f"({', '.join(s.name for s in prior.sources)}); pass --prior to choose another"
             )
-        else:
-            prior = None
     prior = _usable_prior(resolve_prior(prior), data.runtime) if prior is not None else None
     if prior is not None and predictor not in ("full", "additive"):
         raise ValueError(f"--prior works with the full or additive predictor, not {predictor}")

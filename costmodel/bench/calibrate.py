@@ -65,19 +65,38 @@ def board_config(threads: int, onednn: bool) -> Iterator[None]:
         torch.set_num_threads(old_threads)
 
 
+# What a folder's timings are comparable by. The configuration is chosen on the command line;
+# the machine and the software that ran it are not, yet they move every timing: the same suite
+# on this project's 2-core VM image ran 1.65x slower when the VM came up on another CPU (AMD
+# EPYC instead of the Intel Xeon of calibration/boards/, 40 models, benchmarks/RESULTS.md).
+# Resuming a folder under another of either would mix two boards in one table.
+CONFIGURATION_KEYS = ("board", "threads", "onednn", "runtime")
+MACHINE_KEYS = ("cpu", "machine", "cores", "torch", "runtime_version", "delegate")
+
+
 def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
+    """Refuse to resume ``out`` under another configuration, machine or software version; then
+    record ``meta`` (what an earlier run recorded and this one did not measure is kept)."""
     path = out / "board.json"
+    old: dict[str, Any] = {}
     if path.exists():
         old = json.loads(path.read_text())
         old.setdefault("runtime", "eager")  # folders from before runtimes were recorded
-        for k in ("board", "threads", "onednn", "runtime"):
+        for k in CONFIGURATION_KEYS:
             if old.get(k) != meta[k]:
                 raise ValueError(
                     f"{out} holds timings for {k}={old.get(k)!r}, not {meta[k]!r}: use another "
                     "--out folder for another board configuration"
                 )
+        for k in MACHINE_KEYS:  # a key an older folder did not record cannot be checked
+            if k in old and k in meta and old[k] != meta[k]:
+                raise ValueError(
+                    f"{out} was measured with {k}={old[k]!r}, and this run has {meta[k]!r}: "
+                    "timings of two machines or versions would mix in one board; calibrate "
+                    "into another --out folder, under another --board name"
+                )
     path.write_text(
-        json.dumps({**meta, "protocol": asdict(protocol), "format_version": 2}, indent=2)
+        json.dumps({**old, **meta, "protocol": asdict(protocol), "format_version": 2}, indent=2)
     )
 
 

@@ -189,3 +189,42 @@ def test_format_1_ops_file_is_upgraded_on_resume(tmp_path):
     after = pd.read_csv(tmp_path / "ops.csv")
     assert set(after[after["model"] == SPECS[0]]["method"]) == {"isolated"}
     assert set(after[after["model"] == SPECS[1]]["method"]) == {"in_context"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("cpu", "Another CPU(R) 9000"), ("torch", "1.0.0+cpu"), ("cores", 128)],
+)
+def test_resuming_on_another_machine_or_version_is_refused(tmp_path, key, value):
+    run(tmp_path)
+    meta = json.loads((tmp_path / "board.json").read_text())
+    (tmp_path / "board.json").write_text(json.dumps({**meta, key: value}))
+    before = (tmp_path / "timings.csv").read_text()
+    with pytest.raises(ValueError, match=f"measured with {key}=.*another --out folder"):
+        run(tmp_path, force=True)
+    assert (tmp_path / "timings.csv").read_text() == before  # nothing re-measured or lost
+    assert json.loads((tmp_path / "board.json").read_text())[key] == value  # nor overwritten
+
+
+def test_a_folder_without_machine_keys_resumes_and_keeps_what_it_recorded(tmp_path):
+    run(tmp_path, per_op="in_context")
+    meta = json.loads((tmp_path / "board.json").read_text())
+    older = {k: v for k, v in meta.items() if k not in ("runtime_version", "delegate", "cores")}
+    (tmp_path / "board.json").write_text(json.dumps(older))
+    summary = run(tmp_path, per_op="none", force=True)  # no profiled run: no overhead measured
+    assert summary.measured == 2
+    after = json.loads((tmp_path / "board.json").read_text())
+    assert after["profiler_overhead_us"] == meta["profiler_overhead_us"]  # kept, not dropped
+    assert after["cores"] == meta["cores"]  # recorded again
+
+
+def test_cli_refuses_another_machine_in_one_line(tmp_path, capsys):
+    from costmodel.cli import main
+
+    run(tmp_path)
+    meta = json.loads((tmp_path / "board.json").read_text())
+    (tmp_path / "board.json").write_text(json.dumps({**meta, "cpu": "Another CPU"}))
+    argv = ["calibrate", "--model", SPECS[0], "--board", "test", "--out", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "cpu='Another CPU'" in err and "--out" in err

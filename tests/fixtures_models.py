@@ -32,6 +32,13 @@ def with_unknown_op(width: int = 4) -> nn.Module:
     return net
 
 
+def with_mish(width: int = 4) -> nn.Module:
+    """``tiny`` with a Mish activation (an op no calibration model of the tests runs)."""
+    net = tiny(width)
+    net.insert(2, nn.Mish())
+    return net
+
+
 class _Svd(nn.Module):
     """Runs in eager; neither ExecuTorch (not Core ATen) nor ONNX (no symbolic) can export it."""
 

@@ -85,6 +85,14 @@ NON_OP_CATEGORIES = frozenset({"io", "constant"})
 # Categories that do no work on data (identity/dropout in eval mode, Python size arithmetic,
 # uninitialised allocation): never a reason to warn that a model is outside a calibration.
 NO_DATA_CATEGORIES = frozenset({"free", "shape", "alloc"})
+# Categories whose ops differ in cost per element where their counts are the same: on the x86
+# board a GELU, a hardtanh and a ReLU of one size (4k-16k elements) take 30.7, 12.6 and 5.8 us
+# in context. An op of these never timed in calibration is priced from the others of its
+# category (held out with the random networks, hardtanh, hardswish, tanh and GELU nodes were
+# predicted at 0.36-0.49x their time, benchmarks/RESULTS.md): predictions say so.
+PER_OP_CATEGORIES = frozenset(
+    KINDS["elementwise"] + KINDS["normalisation"] + KINDS["pooling/reduction"]
+)
 # Categories a feature row counts (not 'unknown': its own column reports it; not Python-level
 # 'shape' arithmetic).
 FEATURE_CATEGORIES: tuple[str, ...] = tuple(c for c in CATEGORIES if c not in ("unknown", "shape"))

@@ -23,6 +23,7 @@ import pandas as pd
 import sklearn
 import torch
 
+from costmodel.analysis.taxonomy import PER_OP_CATEGORIES
 from costmodel.predict.features import FEATURE_VERSION
 
 PROFILE_FORMAT = "costmodel-profile"
@@ -218,7 +219,8 @@ def load_profile(path: str | Path) -> Profile:
 
 
 def calibration_summary(X: pd.DataFrame, y: pd.Series, families: pd.Series) -> dict[str, Any]:
-    """What a profile was calibrated on: counts, families, categories seen, feature ranges."""
+    """What a profile was calibrated on: counts, families, categories seen, feature ranges, and
+    per category of :data:`PER_OP_CATEGORIES` the ATen ops its models ran."""
     seen = sorted(
         c[: -len("_ops")]
         for c in X.columns
@@ -230,9 +232,34 @@ def calibration_summary(X: pd.DataFrame, y: pd.Series, families: pd.Series) -> d
         if c in X.columns
     }
     ranges["latency_ms"] = [float(y.min()), float(y.max())]
-    return {
+    out = {
         "models": int(len(X)),
         "families": sorted(set(families)),
         "categories": seen,
         "ranges": ranges,
     }
+    ops = per_op_rows(X)
+    if ops is not None:
+        out["ops"] = {c: sorted(set(g)) for c, g in ops.groupby("category")["op"]}
+    return out
+
+
+def per_op_rows(X: pd.DataFrame) -> pd.DataFrame | None:
+    """(owner row, category, op) of every node of ``X`` in a category of
+    :data:`PER_OP_CATEGORIES`; None when ``X`` carries no node tables, or tables without ops."""
+    from costmodel.predict.nodes import nodes_of
+
+    found = nodes_of(X)
+    if found is None or "op" not in found[0].table.columns:
+        return None
+    batch, positions = found
+    idx, owner = batch.rows(positions)
+    table = batch.table.iloc[idx]
+    keep = table["category"].isin(PER_OP_CATEGORIES).to_numpy()
+    return pd.DataFrame(
+        {
+            "owner": owner[keep],
+            "category": table["category"].to_numpy()[keep],
+            "op": table["op"].fillna("").astype(str).to_numpy()[keep],
+        }
+    )

@@ -25,7 +25,7 @@ from costmodel.predict.features import featurize
 from costmodel.predict.guard import mac_only_note
 from costmodel.predict.predictions import predict_table, with_prior_columns
 from costmodel.predict.prior import MultiBoardPrior, as_prior
-from costmodel.predict.profile import Profile, calibration_summary
+from costmodel.predict.profile import Profile, calibration_summary, per_op_rows
 from costmodel.predict.registry import check_size, make_predictor
 from costmodel.predict.unknown import unknown_notes
 from costmodel.zoo import family
@@ -245,6 +245,18 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     for i in np.flatnonzero(present.any(axis=1)):
         cats = sorted(unseen[j][: -len("_ops")] for j in np.flatnonzero(present[i]))
         notes[i].append(f"op categories not in the calibration set: {', '.join(cats)}")
+    calibrated_ops = cal.get("ops")  # profiles saved before it was recorded: not checked
+    rows = per_op_rows(X) if calibrated_ops is not None else None
+    if rows is not None and len(rows):
+        known = {(c, op) for c, ops in calibrated_ops.items() for op in ops}
+        pairs = list(zip(rows["category"], rows["op"], strict=True))
+        new = rows[[(c, op) not in known and c in seen for c, op in pairs]]
+        for i, g in new.drop_duplicates().groupby("owner"):
+            listed = ", ".join(sorted(g["op"] + " (" + g["category"] + ")"))
+            notes[int(i)].append(
+                f"ops never run by the calibration models: {listed}; priced from the other ops "
+                "of their category (measure a model with them)"
+            )
     for key, (lo, hi) in cal.get("ranges", {}).items():
         if key not in X.columns:
             continue

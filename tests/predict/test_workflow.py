@@ -126,6 +126,23 @@ def test_out_of_range_warnings(board):
     assert any("input shape 1x3x64x64 is not one" in n for n in notes)
 
 
+def test_ops_never_run_in_calibration_are_named(board, tmp_path):
+    profile, _ = fit_profile(board / "timings.csv", predictor="full")
+    assert "aten.relu" in profile.calibration["ops"]["activation"]
+    assert "aten.mish" not in profile.calibration["ops"]["activation"]
+    _, notes = predict_specs(profile, ["fixtures_models:with_mish", "fixtures_models:tiny"])
+    mish = [n for n in notes if n.startswith("fixtures_models:with_mish")]
+    assert (
+        len(mish) == 1
+        and "ops never run by the calibration models: aten.mish (activation)" in mish[0]
+    )
+    tiny = [n for n in notes if n.startswith("fixtures_models:tiny:")]  # relu, pool: seen
+    assert not any("ops never run" in n for n in tiny)
+    path = profile.save(tmp_path / "p.profile.json")  # recorded in the profile, and read back
+    _, notes = predict_specs(load_profile(path), ["fixtures_models:with_mish"])
+    assert any("aten.mish (activation)" in n for n in notes)
+
+
 def test_compare_lofo_on_the_same_splits(board):
     data = load_training(board / "timings.csv")
     scores, preds = compare_predictors(data, protocol="lofo")

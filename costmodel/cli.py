@@ -716,7 +716,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune-dead",
         action="store_true",
-        help="only the dead-work rule of the lowering (work TFLite folds away); see --runtime",
+        help="only the dead-work rule: x * 0, constants folded through every op and what only "
+        "feeds them removed; --runtime tflite applies TFLite's own zero rule",
     )
     _runtime_arg(p, "eager", "count the graph this runtime executes (default: eager)")
     p.add_argument(
@@ -764,7 +765,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--prune-dead",
         action="store_true",
-        help="only the dead-work rule of the lowering (work TFLite folds away); see --runtime",
+        help="only the dead-work rule: x * 0, constants folded through every op and what only "
+        "feeds them removed; --runtime tflite applies TFLite's own zero rule",
     )
     _runtime_arg(p, None, _FIT_RUNTIME_HELP)
     p.add_argument("--jobs", type=_jobs, default=1, help="parallel featurising processes")

@@ -62,6 +62,19 @@ class Dead(nn.Module):
         return self.conv_a(x) + self.conv_b(x).relu() * 0.0
 
 
+class ZeroFed(nn.Module):
+    """conv_b reads ``x * 0`` (a NAS-Bench-201 node fed only by a ``none`` edge); its result
+    reaches the output through an add."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv_a = nn.Conv2d(4, 4, 3, padding=1)
+        self.conv_b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv_a(x) + self.conv_b(x * 0.0)
+
+
 # Two small graphs the per-op timing tests profile (eager and ONNX Runtime):
 # a conv-bn-relu block with a residual add, and two branches concatenated.
 class Residual(nn.Module):

@@ -16,7 +16,7 @@ from costmodel.analysis.dispatch import run_dispatch
 from costmodel.analysis.errors import AnalysisError
 from costmodel.analysis.patterns import mark_channel_shuffles
 from costmodel.analysis.result import Analysis
-from costmodel.analysis.rewrites import RULES, lower
+from costmodel.analysis.rewrites import FX_ONLY_RULES, RULES, lower
 from costmodel.analysis.structure import structural_keys
 from costmodel.analysis.trace import (
     _first_line,
@@ -230,8 +230,8 @@ def analyze(
         notes.append(
             f"prune_dead: {removed} op node(s) a graph-optimising runtime folds away were removed"
         )
-    # the dead-work rule needs the graph's output node, which dispatch capture has not
-    notes += lower(records, runtime, skip=() if used == "fx" else ("dead_work",))
+    # the dead-work rules need the graph's output node, which dispatch capture has not
+    notes += lower(records, runtime, skip=() if used == "fx" else FX_ONLY_RULES)
     result = Analysis(
         records,
         model_name=name or type(model).__name__,

@@ -128,10 +128,10 @@ class Analysis:
         model again: its records copied, then ``runtime``'s rewrite rules applied."""
         import copy
 
-        from costmodel.analysis.rewrites import lower
+        from costmodel.analysis.rewrites import FX_ONLY_RULES, lower
 
         records = copy.deepcopy(self.records)
-        skip = () if self.method == "fx" else ("dead_work",)  # as analyze(runtime=...) does
+        skip = () if self.method == "fx" else FX_ONLY_RULES  # as analyze(runtime=...) does
         notes = [*self.notes, *lower(records, runtime, skip=skip)]
         return Analysis(
             records,

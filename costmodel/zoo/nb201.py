@@ -4,9 +4,9 @@ Neural Architecture Search", ICLR 2020), built from an architecture string.
 The macro skeleton is fixed (C = 16, N = 5 cells per stage, two ResNet reduction blocks); only the
 4-node cell varies. Every edge is built as its own module (``cells[i].edges["edge_0_1"]`` ...) and
 executed in ``forward``, also edges on dead paths, exactly as the PyTorch reference does; the
-``none`` edge is a real ``x * 0.0``. :func:`live_edges` says which edges a pruning runtime (TFLite
-constant folding) would keep. These networks are named by the spec scheme ``nb201:<arch>`` and are
-not in the zoo registry.
+``none`` edge is a real ``x * 0.0``. :func:`live_edges` says which edges a runtime that folds
+constants through every op would keep. These networks are named by the spec scheme
+``nb201:<arch>`` and are not in the zoo registry.
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ def live_edges(arch: str) -> list[tuple[int, int]]:
     """The edges ``(src, dst)`` on some path cell input -> cell output crossing no ``none`` edge.
 
     Work on every other edge cannot reach the output (or only reaches it multiplied by zero, or
-    has no input-dependent value), so a runtime that constant-folds and prunes dead branches,
-    like TFLite, does not execute it. Returned in edge order; empty when the output is
-    disconnected from the input.
+    has no input-dependent value), so a runtime that folds constants through every op and
+    prunes dead branches (``prune_dead``) does not execute it; TFLite still runs an edge that
+    reads a node fed only by ``none`` edges (the ``tflite`` lowering's ``fold_zeros``).
+    Returned in edge order; empty when the output is disconnected from the input.
     """
     ops = arch_edges(arch)
     alive = {(s, d) for (s, d), op in ops.items() if op != "none"}

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from fixtures_models import Dead
+from fixtures_models import Dead, ZeroFed
 
 import costmodel
 from costmodel.analysis.rewrites import RULES, RUNTIME_RULES, check_runtime
@@ -158,6 +158,25 @@ def test_dead_branches_are_removed_for_tflite_and_kept_where_they_run():
     assert a.totals["macs"] == costmodel.analyze(Dead(), (1, 4, 8, 8)).totals["macs"] // 2
     for runtime in ("executorch", "onnxruntime"):  # x * 0 of a live tensor is executed
         assert "conv_b" in set(costmodel.analyze(Dead(), (1, 4, 8, 8), runtime=runtime).ops["name"])
+
+
+def test_tflite_folds_a_zero_but_runs_the_ops_that_read_it():
+    a = costmodel.analyze(ZeroFed(), (1, 4, 8, 8), runtime="tflite")
+    assert set(a.ops["name"]) == {"conv_a", "conv_b", "add"}  # the x * 0 alone is gone
+    assert a.totals["macs"] == costmodel.analyze(ZeroFed(), (1, 4, 8, 8)).totals["macs"]
+    pruned = costmodel.analyze(ZeroFed(), (1, 4, 8, 8), prune_dead=True)  # folds through ops
+    assert set(pruned.ops["name"]) == {"conv_a"}
+
+
+def test_tflite_folds_a_network_whose_output_has_no_input_dependent_value():
+    disconnected = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|"
+    assert costmodel.analyze(f"nb201:{disconnected}", runtime="tflite").totals["nodes"] == 0
+    zero_fed = "|none~0|+|skip_connect~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
+    a = costmodel.analyze(f"nb201:{zero_fed}", runtime="tflite")
+    on_edge = a.ops["module"].str.contains(".edges.edge_1_2.", regex=False)
+    assert (on_edge & (a.ops["category"] == "conv_dense")).sum() == 15  # one per cell, it runs
+    pruned = costmodel.analyze(f"nb201:{zero_fed}", prune_dead=True)
+    assert not pruned.ops["module"].str.contains(".edges.edge_1_2.", regex=False).any()
 
 
 class Free(nn.Module):

@@ -11,6 +11,7 @@ from costmodel.analysis.capture import NodeRecord
 from costmodel.analysis.rewrites import cse, dead, delegate, free, fuse, layout  # noqa: F401  (registrations)
 from costmodel.analysis.rewrites.registry import (
     FALLBACK_RUNTIMES,
+    FX_ONLY_RULES,
     RULES,
     RUNTIME_RULES,
     RUNTIMES,
@@ -32,4 +33,12 @@ def lower(records: list[NodeRecord], runtime: str, skip: tuple[str, ...] = ()) -
     return notes
 
 
-__all__ = ["FALLBACK_RUNTIMES", "RULES", "RUNTIMES", "RUNTIME_RULES", "check_runtime", "lower"]
+__all__ = [
+    "FALLBACK_RUNTIMES",
+    "FX_ONLY_RULES",
+    "RULES",
+    "RUNTIMES",
+    "RUNTIME_RULES",
+    "check_runtime",
+    "lower",
+]

@@ -54,11 +54,15 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # Common subexpressions (the same ReLU or pooling of one tensor on two edges) run once;
     # merged before the fusions, as ORT's basic optimisations run before its fusions.
     "onnxruntime": ("drop_free", "cse", "fold_batchnorm", "fuse_sum_ort", "fuse_activation_ort"),
-    # TFLite / LiteRT converters: dead work folded, BN folded into conv, ReLU/ReLU6 fused into
-    # the conv or add producing them (imported NAS-Bench-201 raspi4 / pixel3 timings).
-    "tflite": ("dead_work", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),
+    # TFLite / LiteRT converters: ``x * 0`` folded to a zero constant (what only feeds it is
+    # dead, an add of it is the identity; the ops that read it still run), BN folded into conv,
+    # ReLU/ReLU6 fused into the conv or add producing them (imported NAS-Bench-201 raspi4 /
+    # pixel3 timings).
+    "tflite": ("fold_zeros", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),
 }
 RUNTIMES: tuple[str, ...] = tuple(RUNTIME_RULES)
+# Rules that walk back from the graph's output node, which a dispatch-level capture has not.
+FX_ONLY_RULES: tuple[str, ...] = ("dead_work", "fold_zeros")
 # Runtimes that leave ops their delegate does not take to fallback kernels (ExecuTorch's
 # portable ops: plain loops, hundreds of times slower per element than the delegate).
 FALLBACK_RUNTIMES: frozenset[str] = frozenset(

@@ -315,8 +315,8 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
     Model level: latency = a * (sum of node predictions) + b * ops run + c * module_calls
     (+ memory terms for ops timed alone) + d, fitted on whole-model latencies; all >= 0 but b,
     the cost per op beyond its timed kernel, negative where profiling made small ops look
-    slower. A node of a category never seen in calibration uses a linear cost fitted on the
-    nodes of its kind of work (the taxonomy's kinds), else on all nodes, with a warning.
+    slower. A node of a category never seen in calibration uses a linear cost fitted on all
+    nodes, with a warning.
     """
 
     name = "oplevel"
@@ -384,12 +384,6 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         for cat, idx in unique.groupby("category").indices.items():
             if len(idx) >= 3:
                 self.category_coef_[cat] = self._linear(lin[idx], t[idx])
-        kinds = unique["category"].map(KIND_OF)
-        self.kind_coef_ = {
-            kind: self._linear(lin[idx], t[idx])
-            for kind, idx in kinds.groupby(kinds).indices.items()
-            if len(idx) >= 3
-        }
         base = self._base(unique)
         self.regressor_ = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
@@ -436,24 +430,11 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         )
 
     def _base(self, nodes: pd.DataFrame) -> np.ndarray:
-        # A category never fitted costs the line of its kind of work (a group norm that of the
-        # layer and batch norms), else the line of all nodes. Leave one family out, the random
-        # networks (the only family with group norm): ONNX Runtime 12.8 -> 11.4% MAPE, x86
-        # oneDNN on 10.0 -> 9.3% (op-level alone; benchmarks/RESULTS.md).
         lin = _node_linear_design(nodes)
-        cats = list(self.category_coef_)
-        kinds = list(getattr(self, "kind_coef_", {}))  # a fit saved before: no kind lines
-        table = np.vstack(
-            [
-                *(self.category_coef_[c] for c in cats),
-                *(self.kind_coef_[k] for k in kinds),
-                self.global_coef_,
-            ]
-        )
-        category = nodes["category"]
-        kind_row = category.map(KIND_OF).map({k: len(cats) + i for i, k in enumerate(kinds)})
-        which = category.map({c: i for i, c in enumerate(cats)}).fillna(kind_row)
-        coef = table[which.fillna(len(table) - 1).to_numpy(np.int64)]
+        cats = list(self.category_coef_)  # a category never fitted costs the global line
+        table = np.vstack([*(self.category_coef_[c] for c in cats), self.global_coef_])
+        which = nodes["category"].map({c: i for i, c in enumerate(cats)}).fillna(len(cats))
+        coef = table[which.to_numpy(np.int64)]
         return np.maximum((lin * coef).sum(axis=1), 1e-3)
 
     def node_latency_us(self, nodes: pd.DataFrame, warn: bool = True) -> np.ndarray:
@@ -468,8 +449,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
             cats = sorted(set(nodes.loc[unseen, "category"]))
             warnings.warn(
                 f"op categories never seen in calibration: {cats}; their latency is "
-                "estimated from a linear cost fitted on the ops of their kind of work (or on "
-                "all ops)",
+                "estimated from a linear cost fitted on all ops",
                 UserWarning,
                 stacklevel=4,
             )

@@ -248,9 +248,9 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     calibrated_ops = cal.get("ops")  # profiles saved before it was recorded: not checked
     rows = per_op_rows(X) if calibrated_ops is not None else None
     if rows is not None and len(rows):
-        known = {(c, op) for c, ops in calibrated_ops.items() for op in ops}
-        pairs = list(zip(rows["category"], rows["op"], strict=True))
-        new = rows[[(c, op) not in known and c in seen for c, op in pairs]]
+        key = rows["op"] + " (" + rows["category"] + ")"  # column operations: 10^6 nodes
+        known = [f"{op} ({c})" for c, ops in calibrated_ops.items() for op in ops]
+        new = rows[~key.isin(known).to_numpy() & rows["category"].isin(seen).to_numpy()]
         for i, g in new.drop_duplicates().groupby("owner"):
             listed = ", ".join(sorted(g["op"] + " (" + g["category"] + ")"))
             notes[int(i)].append(

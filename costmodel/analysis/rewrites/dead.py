@@ -31,11 +31,11 @@ def fold_zero_multiplies(records: list[NodeRecord]) -> int:
     network whose output has no input-dependent value at all folds entirely.
 
     Measured on the NAS-Bench-201 raspi4 timings: with constants folded through every op
-    (``dead_work``), networks whose first edge is ``none`` ran at 2.4-3.2x their prediction
-    where a 3x3 convolution reads that zero node, and at 1.0x where only skips and zeros read
-    it; with this rule the additive fit on 1,956 networks is at 10.1% MAPE in-sample, from
-    15.1% (benchmarks/RESULTS.md). Disconnected networks ran in 0.14 ms (median), against
-    25.8 ms for connected ones: folded whole.
+    (``dead_work``), networks whose first edge is ``none`` ran at 2.6x their prediction where
+    a 3x3 convolution on edge 1 -> 3 reads that zero node (2.1x on 1 -> 2), and at 1.0x where
+    only skips and zeros read it; with this rule the additive fit on 1,956 networks is at 10.1%
+    MAPE in-sample, from 15.1% (benchmarks/RESULTS.md). Disconnected networks ran in 0.14 ms
+    (median), against 25.8 ms for connected ones: folded whole.
     """
     everything = _constants(records, through=lambda r: True)
     outputs = [r for r in records if r.op == "output"]

@@ -248,11 +248,11 @@ def _range_warnings(profile: Profile, X: pd.DataFrame) -> list[str]:
     calibrated_ops = cal.get("ops")  # profiles saved before it was recorded: not checked
     rows = per_op_rows(X) if calibrated_ops is not None else None
     if rows is not None and len(rows):
-        key = rows["op"] + " (" + rows["category"] + ")"  # column operations: 10^6 nodes
+        label = rows["op"] + " (" + rows["category"] + ")"  # column operations: 10^6 nodes
         known = [f"{op} ({c})" for c, ops in calibrated_ops.items() for op in ops]
-        new = rows[~key.isin(known).to_numpy() & rows["category"].isin(seen).to_numpy()]
-        for i, g in new.drop_duplicates().groupby("owner"):
-            listed = ", ".join(sorted(g["op"] + " (" + g["category"] + ")"))
+        new = ~label.isin(known).to_numpy() & rows["category"].isin(seen).to_numpy()
+        for i, g in label[new].groupby(rows["owner"][new]):
+            listed = ", ".join(sorted(set(g)))
             notes[int(i)].append(
                 f"ops never run by the calibration models: {listed}; priced from the other ops "
                 "of their category (measure a model with them)"

@@ -5,7 +5,9 @@ then ``runs`` profiled ones. ExecuTorch records one event per kernel it runs: pe
 the XNNPACK runtime inside each delegate call (``Convolution (NHWC, F32) IGEMM``, ``Copy (NC,
 X32)``, ``Transpose (ND, X32)``...) and per portable kernel (``native_call_avg_pool2d.out``);
 ``DELEGATE_CALL``, ``OPERATOR_CALL`` and ``Method::execute`` wrap them. A kernel's time is the
-median over the profiled runs; wrappers are not kernels (what they add lands in ``(between)``).
+median over the profiled runs (:func:`kernel_us`: a trimmed mean where XNNPACK's 1 us clock
+would round the median to a whole tick); wrappers are not kernels (what they add lands in
+``(between)``).
 
 XNNPACK's events carry no debug handle back to the graph, only the operator's type and its
 position, so each delegate's operators are *aligned* with the lowered rows (``analyze(...,
@@ -40,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-import statistics
 import tempfile
 import warnings
 from pathlib import Path
@@ -50,9 +51,10 @@ import numpy as np
 import pandas as pd
 
 from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
-from costmodel.bench.kernel_profile import KernelProfile, node_tables, row_table
+from costmodel.bench.kernel_profile import KernelProfile, node_tables, row_table, tick_median
 
 METHOD = "etdump"
+TICK_MS = 1e-3  # XNNPACK's operator events read a microsecond clock
 WRAPPERS = frozenset({"DELEGATE_CALL", "OPERATOR_CALL", "Method::execute"})
 NATIVE = "native"  # a portable kernel's event is of kind "native:<op>"
 
@@ -189,7 +191,7 @@ def run_etdump(path: str | Path, x: Any, threads: int, runs: int = 5, warmup: in
             continue
         for e in block.events:
             times = list(e.perf_data.raw)[warmup:] if e.perf_data is not None else []
-            us = 1e3 * statistics.median(times) if times else 0.0
+            us = kernel_us(times) if times else 0.0
             if e.name == "Method::execute":
                 run_us = us
             if e.name in WRAPPERS:
@@ -206,6 +208,12 @@ def run_etdump(path: str | Path, x: Any, threads: int, runs: int = 5, warmup: in
     frame = pd.DataFrame(rows, columns=["name", "kind", "label", "delegated", "latency_us"])
     frame.attrs["run_us"] = run_us
     return frame
+
+
+def kernel_us(times_ms: list[float]) -> float:
+    """A kernel's time in us from its profiled runs' times in ms (:func:`tick_median` on
+    XNNPACK's microsecond clock)."""
+    return 1e3 * tick_median(times_ms, TICK_MS)
 
 
 # ----------------------------------------------------------------------------- mapping

@@ -9,10 +9,13 @@ kernels no rule placed, ``(between)`` for the whole-model time outside every ker
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy.stats import trim_mean
 
 from costmodel.bench.profiler import BETWEEN, UNMAPPED, children_text
 from costmodel.bench.store import OPS_COLUMNS
@@ -92,6 +95,22 @@ class KernelProfile:
         for r in rows:
             r.update(model=model, method=self.method, **common)
         return [{c: r.get(c, "") for c in OPS_COLUMNS} for r in rows]
+
+
+QUANTISED_TICKS = 10  # below this many ticks a median is a rounding, not a measurement
+
+
+def tick_median(values: list[float], tick: float) -> float:
+    """The median of a kernel's per-run times, unless every one is a whole number of ``tick``
+    (a runtime profiler's clock: XNNPACK's and ONNX Runtime's read whole microseconds) and the
+    median is under :data:`QUANTISED_TICKS` ticks. There the median rounds to a tick (a 0.4 us
+    transpose reads 0 or 1 and its median is 0: all-zero kernels on a fast CI machine), while
+    the mean of readings taken at random clock phases is unbiased; a 10% trimmed mean keeps
+    that and still drops a pre-empted run. Same units in and out."""
+    ticks = np.asarray(values, dtype=float) / tick
+    if np.median(ticks) >= QUANTISED_TICKS or not np.allclose(ticks, np.round(ticks), atol=1e-6):
+        return float(statistics.median(values))
+    return tick * float(trim_mean(ticks, 0.1))
 
 
 def children_cell(parts: dict[str, float]) -> str:

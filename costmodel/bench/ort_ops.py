@@ -3,8 +3,9 @@
 The exported model runs in its own ``InferenceSession`` with the measured session's options
 (:func:`costmodel.bench.runtimes.onnxruntime.session_options`) plus ``enable_profiling``:
 ``warmup`` runs, then ``runs`` profiled runs. Each ORT node's time is the median over the
-profiled runs of its ``<node>_kernel_time`` events (cat ``Node``), less the profiler's own
-cost per kernel (:func:`measure_overhead`: ~2 us, where a small model's kernels take a few);
+profiled runs of its ``<node>_kernel_time`` events (cat ``Node``; a trimmed mean where the
+whole microseconds it writes would round the median, :func:`tick_median`), less the profiler's
+own cost per kernel (:func:`measure_overhead`: ~2 us, where a small model's kernels take a few);
 the whole-model latency is measured elsewhere, without the profiler (the timed session is
 never profiled).
 
@@ -69,11 +70,12 @@ import numpy as np
 import pandas as pd
 
 from costmodel.analysis.taxonomy import NON_OP_CATEGORIES
-from costmodel.bench.kernel_profile import KernelProfile, row_table
+from costmodel.bench.kernel_profile import KernelProfile, row_table, tick_median
 from costmodel.bench.kernel_profile import node_tables as kernel_node_tables
 
 METHOD = "ort_profiler"
 NCHWC = "com.microsoft.nchwc"
+TICK_US = 1.0  # the profiler writes whole microseconds
 
 _CONV = frozenset({"conv_dense", "conv_pointwise", "conv_depthwise", "conv_grouped"})
 _DENSE = frozenset({"linear", "matmul", "attention"})
@@ -262,7 +264,7 @@ def _node_times(events: list[dict[str, Any]], warmup: int, runs: int) -> pd.Data
             "name": name,
             "op": op,
             "provider": provider,
-            "latency_us": statistics.median(r.get(name, 0.0) for r in measured),
+            "latency_us": tick_median([r.get(name, 0.0) for r in measured], TICK_US),
             "order": first.get(name, np.inf),
         }
         for name, (op, provider) in info.items()

@@ -108,7 +108,9 @@ def tick_median(values: list[float], tick: float) -> float:
     the mean of readings taken at random clock phases is unbiased; a 10% trimmed mean keeps
     that and still drops a pre-empted run. Same units in and out."""
     ticks = np.asarray(values, dtype=float) / tick
-    if np.median(ticks) >= QUANTISED_TICKS or not np.allclose(ticks, np.round(ticks), atol=1e-6):
+    if np.median(ticks) >= QUANTISED_TICKS or not np.allclose(
+        ticks, np.round(ticks), rtol=0, atol=1e-6
+    ):
         return float(statistics.median(values))
     return tick * float(trim_mean(ticks, 0.1))
 

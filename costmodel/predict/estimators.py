@@ -626,9 +626,9 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     """The best predictor for the data at hand, and never worse than MAC-only on it.
 
     Candidates: op-level when the calibration models come with per-op timings (and are enough
-    for it); the cross-validated additive predictor, adapting ``prior`` when one is given (and,
-    without op-level, also fitted here alone; where the runtime leaves work to fallback kernels,
-    also MACs plus that work alone); from ten models MACs plus the weights streamed; and, beside
+    for it); the cross-validated additive predictor, adapting ``prior`` when one is given and
+    also fitted here alone (where the runtime leaves work to fallback kernels, also MACs plus
+    that work alone); from ten models MACs plus the weights streamed; and, beside
     op-level, its weighted geometric means with each of the others (:class:`GeometricBlend`).
     The one with the lowest cross-validated error is taken (the guard's folds; with
     ``guard=False``, the first: op-level, else the one adapting the prior), unless its fit on all
@@ -677,9 +677,10 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
         if has_ops and len(X) >= OpLevelPredictor.min_models:
             out.append(OpLevelPredictor(max_iter=self.max_iter))
         fallback = not has_ops and design(X, RUNTIME_BASE).any()
-        # Beside the additive fit adapting the prior, one fitted here alone (unless op-level
-        # competes): another board's shape can mislead more than a few terms fitted here.
-        priors = [self.prior] if out or self.prior is None else [self.prior, None]
+        # Beside the additive fit adapting the prior, one fitted here alone: another board's
+        # shape can mislead more than a few terms fitted here, and then the candidates with a
+        # prior are a superset of those without it.
+        priors = [None] if self.prior is None else [self.prior, None]
         for prior in priors:
             out.append(AdditivePredictor(prior=prior, se_rule=self.se_rule))
             if fallback:

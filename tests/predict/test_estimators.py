@@ -256,6 +256,12 @@ def test_full_with_per_op_timings_offers_the_additive_fits_beside_op_level():
     assert blends == [(o, w) for o in candidates[1:3] for w in FullPredictor.BLEND_WEIGHTS]
     few = [type(c).__name__ for c in FullPredictor()._candidates(X.iloc[:5])]
     assert few == ["AdditivePredictor"]  # too few models for op-level, and for the weights rate
+    # with a prior, a superset: the additive fit adapting it, then the same fitted here alone
+    prior = MacPredictor().fit(X, y)
+    with_prior = FullPredictor(prior=prior)._candidates(X)
+    additive = [c.prior for c in with_prior[1:] if isinstance(c, AdditivePredictor)]
+    assert additive == [prior, None, None]  # the last: MACs + weights
+    assert len(with_prior) == 1 + 3 + 3 * len(FullPredictor.BLEND_WEIGHTS)
 
 
 def test_full_picks_by_data():

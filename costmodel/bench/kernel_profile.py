@@ -9,7 +9,6 @@ kernels no rule placed, ``(between)`` for the whole-model time outside every ker
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,11 +107,10 @@ def tick_median(values: list[float], tick: float) -> float:
     the mean of readings taken at random clock phases is unbiased; a 10% trimmed mean keeps
     that and still drops a pre-empted run. Same units in and out."""
     ticks = np.asarray(values, dtype=float) / tick
-    if np.median(ticks) >= QUANTISED_TICKS or not np.allclose(
-        ticks, np.round(ticks), rtol=0, atol=1e-6
-    ):
-        return float(statistics.median(values))
-    return tick * float(trim_mean(ticks, 0.1))
+    median = float(np.median(ticks))
+    if median < QUANTISED_TICKS and np.allclose(ticks, np.round(ticks), rtol=0, atol=1e-6):
+        return tick * float(trim_mean(ticks, 0.1))
+    return tick * median
 
 
 def children_cell(parts: dict[str, float]) -> str:

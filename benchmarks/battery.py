@@ -11,6 +11,7 @@ only for its own runtime: ``MultiBoardPrior.for_runtime``). k-shot: median of ``
 seeded draws per k; every other model held out.
 
     .venv/bin/python benchmarks/battery.py --jobs 2            # results/battery*.csv + summary
+    .venv/bin/python benchmarks/battery.py --evaluate A,B      # rescore two boards only
 
 Featurising (cached in $COSTMODEL_CACHE) comes first; the battery itself then runs in minutes:
 source predictions of the prior are computed once per model, not once per draw.
@@ -124,6 +125,12 @@ def main() -> int:
     parser.add_argument("--boards", default=",".join(X86))
     parser.add_argument("--no-lofo", action="store_true")
     parser.add_argument(
+        "--evaluate",
+        default="",
+        help="only these boards are scored (all still serve as prior sources); their rows "
+        "replace theirs in the existing battery.csv, for a change that moves no other row",
+    )
+    parser.add_argument(
         "--margin", type=float, default=0.0, help="the full predictor's MAC-only guard margin"
     )
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -191,10 +198,14 @@ def main() -> int:
         return out
 
     # Boards are independent: evaluated in parallel (the slow ones, with per-op timings, first).
-    order = sorted(data, key=lambda n: n in DEVICES)
+    scored = [b for b in args.evaluate.split(",") if b] or list(data)
+    order = sorted(scored, key=lambda n: n in DEVICES)
     per_board = Parallel(n_jobs=args.jobs)(delayed(evaluate)(n, data[n]) for n in order)
     rows = [r for board_rows in per_board for r in board_rows]
     result = pd.DataFrame(rows)
+    if args.evaluate:  # the other boards' rows as the last full run left them
+        kept = pd.read_csv(args.out / "battery.csv")
+        result = pd.concat([kept[~kept["board"].isin(scored)], result], ignore_index=True)
     result.to_csv(args.out / "battery.csv", index=False)
     text = summary(result)
     (args.out / "battery_summary.txt").write_text(text + "\n")

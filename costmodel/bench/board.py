@@ -22,6 +22,23 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_capability(meta: dict[str, Any] | None = None) -> str | None:
+    """The vector instruction set torch's kernels dispatch to here (``AVX512``, ``AVX2``...), or
+    the one ``meta`` (a board.json) recorded: its ``cpu_capability``, else the ``CPU capability
+    usage`` line of its ``torch_config``; None where it recorded neither.
+
+    The CPU's name does not tell it: the project's VM reported "AMD EPYC" on an AVX-512 host one
+    day and on an AVX2 one the next, and XNNPACK, oneDNN and ONNX Runtime pick other kernels."""
+    if meta is None:
+        return str(torch.backends.cpu.get_cpu_capability())
+    if meta.get("cpu_capability"):
+        return str(meta["cpu_capability"])
+    for line in meta.get("torch_config") or ():
+        if "CPU capability usage:" in line:
+            return line.split(":", 1)[1].strip()
+    return None
+
+
 def board_metadata(board: str, threads: int, onednn: bool = True) -> dict[str, Any]:
     """Everything needed to know what a timing means: board, CPU, OS, torch build, threads."""
     from costmodel import __version__
@@ -29,6 +46,7 @@ def board_metadata(board: str, threads: int, onednn: bool = True) -> dict[str, A
     return {
         "board": board,
         "cpu": cpu_model(),
+        "cpu_capability": cpu_capability(),
         "machine": platform.machine(),
         "cores": os.cpu_count(),
         "os": platform.platform(),

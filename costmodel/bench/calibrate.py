@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from costmodel.bench.board import board_metadata
+from costmodel.bench.board import board_metadata, cpu_capability
 from costmodel.bench.per_op import time_call, time_ops
 from costmodel.bench.protocol import DEFAULT_PROTOCOL, Protocol, Subject, measure_group
 from costmodel.bench.runtimes import get_runtime, is_prepared, prepare
@@ -69,9 +69,12 @@ def board_config(threads: int, onednn: bool) -> Iterator[None]:
 # the machine and the software that ran it are not, yet they move every timing: the same suite
 # on this project's 2-core VM image ran 1.65x slower when the VM came up on another CPU (AMD
 # EPYC instead of the Intel Xeon of calibration/boards/, 40 models, benchmarks/RESULTS.md).
-# Resuming a folder under another of either would mix two boards in one table.
+# Resuming a folder under another of either would mix two boards in one table. The CPU's
+# name is not enough: one name came with two instruction sets (``cpu_capability``).
 CONFIGURATION_KEYS = ("board", "threads", "onednn", "runtime")
-MACHINE_KEYS = ("cpu", "machine", "cores", "torch", "runtime_version", "delegate")
+MACHINE_KEYS = (
+    "cpu", "cpu_capability", "machine", "cores", "torch", "runtime_version", "delegate"
+)  # fmt: skip
 
 
 def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
@@ -82,6 +85,8 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         old.setdefault("runtime", "eager")  # folders from before runtimes were recorded
+        if cpu_capability(old) is not None:  # older folders: read off their torch build line
+            old["cpu_capability"] = cpu_capability(old)
         for k in CONFIGURATION_KEYS:
             if old.get(k) != meta[k]:
                 raise ValueError(

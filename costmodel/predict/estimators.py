@@ -633,10 +633,11 @@ class FullPredictor(_KeepsFittedPrior, Predictor, RegressorMixin, BaseEstimator)
     The one with the lowest cross-validated error is taken (the guard's folds; with
     ``guard=False``, the first: op-level, else the one adapting the prior), unless its fit on all
     rows is MAC-only itself (then the next). Op-level does not always win where per-op timings
-    exist: on ExecuTorch's, leave one family out, it ties kernels only one family runs (the 7x7
-    depthwise convolutions of the random networks, 10x slower per MAC than 5x5 ones) to what
+    exist: on ExecuTorch's, leave one family out, it ties kernels only one family runs to what
     little the others saw (14.5% MAPE, against 14.2% for the choice among all candidates,
-    mostly blends with MACs + weights).
+    mostly blends with MACs + weights; the 7x7 depthwise convolutions of the random networks,
+    10x slower per MAC than 5x5 ones, were one such kernel until the lowering priced them as the
+    grouped convolutions XNNPACK runs them as).
     It is used only when cross-validation inside the calibration set shows it beats MAC-only (by
     ``margin`` paired standard errors; :mod:`costmodel.predict.guard`), otherwise the fit is
     MAC-only, the baseline it is compared with (``guard=False`` skips that check).

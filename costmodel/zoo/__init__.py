@@ -6,6 +6,7 @@ Importing this package registers every family. A new family is one module here t
 
 # Family modules register themselves on import: a new family adds its name to this list.
 from costmodel.zoo import (  # noqa: F401
+    convnext,
     densenet,
     efficientnet,
     googlenet,

@@ -156,6 +156,7 @@ register(
         dict(depth=8, dim=256, heads=4, mlp_ratio=2.0, pool="mean"),
         dict(depth=6, dim=192, heads=6, mlp_ratio=4.0, sdpa=True),
         dict(depth=4, dim=128, heads=4, patch=2, sdpa=False),  # 256 tokens: attention-heavy
+        dict(depth=4, dim=96, heads=12, patch=2, sdpa=True, pool="mean"),  # head dim 8
     ],
     description="Vision Transformer (conv patch embedding, pre-norm MHSA + GELU MLP), CIFAR",
 )

@@ -270,6 +270,27 @@ def test_executorch_marks_the_ops_xnnpack_leaves_to_portable_kernels():
         assert not lowered.ops["category"].str.startswith("portable").any()
 
 
+def test_executorch_runs_a_depthwise_conv_beyond_5x5_as_a_grouped_conv():
+    model = nn.Sequential(
+        nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        nn.Conv2d(8, 8, 5, padding=2, groups=8),
+        nn.Conv2d(8, 8, 7, padding=3, groups=8),
+        nn.Conv2d(8, 8, (1, 7), padding=(0, 3), groups=8),  # 7 taps: a depthwise kernel
+    )
+    eager = costmodel.analyze(model, (1, 8, 16, 16)).ops.set_index("module")
+    et = costmodel.analyze(model, (1, 8, 16, 16), runtime="executorch").ops
+    et = et[et["target"] == "Conv2d"].set_index("module")
+    assert et["category"].to_dict() == {
+        "0": "conv_depthwise", "1": "conv_depthwise", "2": "conv_grouped", "3": "conv_depthwise"
+    }  # fmt: skip
+    # only the category changes: the counts are the convolution's own
+    for col in ("macs", "flops", "bytes_written", "groups"):
+        assert et.loc["2", col] == eager.loc["2", col]
+    for runtime in ("eager", "onnxruntime", "tflite"):
+        lowered = costmodel.analyze(model, (1, 8, 16, 16), runtime=runtime).ops
+        assert (lowered.loc[lowered["target"] == "Conv2d", "category"] == "conv_depthwise").all()
+
+
 def test_portable_ops_match_the_xnnpack_partitioner_on_a_real_export():
     pytest.importorskip("executorch.exir", reason="pip install 'costmodel[executorch]'")
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner

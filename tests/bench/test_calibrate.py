@@ -4,6 +4,7 @@ import json
 
 import pandas as pd
 import pytest
+import torch
 
 from costmodel.bench.calibrate import calibrate
 from costmodel.bench.protocol import Protocol
@@ -193,7 +194,12 @@ def test_format_1_ops_file_is_upgraded_on_resume(tmp_path):
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("cpu", "Another CPU(R) 9000"), ("torch", "1.0.0+cpu"), ("cores", 128)],
+    [
+        ("cpu", "Another CPU(R) 9000"),
+        ("cpu_capability", "ANOTHER_ISA"),
+        ("torch", "1.0.0+cpu"),
+        ("cores", 128),
+    ],
 )
 def test_resuming_on_another_machine_or_version_is_refused(tmp_path, key, value):
     run(tmp_path)
@@ -204,6 +210,24 @@ def test_resuming_on_another_machine_or_version_is_refused(tmp_path, key, value)
         run(tmp_path, force=True)
     assert (tmp_path / "timings.csv").read_text() == before  # nothing re-measured or lost
     assert json.loads((tmp_path / "board.json").read_text())[key] == value  # nor overwritten
+
+
+def test_a_folder_from_before_cpu_capability_is_checked_by_its_torch_build_line(tmp_path):
+    # one CPU name, two instruction sets: the older board.json recorded it in torch_config
+    run(tmp_path)
+    meta = json.loads((tmp_path / "board.json").read_text())
+    assert meta["cpu_capability"] == str(torch.backends.cpu.get_cpu_capability())
+    older = {k: v for k, v in meta.items() if k != "cpu_capability"}
+    older["torch_config"] = [*meta["torch_config"][:1], "  - CPU capability usage: ANOTHER_ISA"]
+    (tmp_path / "board.json").write_text(json.dumps(older))
+    with pytest.raises(ValueError, match="cpu_capability='ANOTHER_ISA'.*another --out folder"):
+        run(tmp_path, force=True)
+    # the same line as this machine's: it resumes, and records the key from now on
+    older["torch_config"] = meta["torch_config"]
+    (tmp_path / "board.json").write_text(json.dumps(older))
+    assert run(tmp_path, force=True).measured == 2
+    after = json.loads((tmp_path / "board.json").read_text())
+    assert after["cpu_capability"] == meta["cpu_capability"]
 
 
 def test_a_folder_without_machine_keys_resumes_and_keeps_what_it_recorded(tmp_path):

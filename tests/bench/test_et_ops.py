@@ -154,6 +154,20 @@ def test_conv_bn_relu_is_one_convolution_between_the_layout_copies(tmp_path):
     assert math.isfinite(result.profiled_run_us)  # Method::execute, around the kernels
 
 
+def test_a_7x7_depthwise_conv_runs_xnnpacks_grouped_kernel_as_lowered(tmp_path):
+    # the lowering's kernel choice (dwconv_igemm_xnnpack) against the kernel XNNPACK ran
+    model = nn.Sequential(
+        nn.Conv2d(4, 4, 5, padding=2, groups=4), nn.Conv2d(4, 4, 7, padding=3, groups=4)
+    )
+    result, lowered = _profile(model, tmp_path)
+    by_node = result.events.groupby("node")["label"].apply(list).to_dict()
+    convs = lowered[lowered["target"] == "Conv2d"].set_index("kernel")
+    assert convs.loc["5x5", "category"] == "conv_depthwise"
+    assert by_node[convs.loc["5x5", "name"]] == ["Convolution/DWConv"]
+    assert convs.loc["7x7", "category"] == "conv_grouped"
+    assert by_node[convs.loc["7x7", "name"]] == ["Convolution/IGEMM"]
+
+
 def test_residual_concat_and_head(tmp_path):
     result, lowered = _profile(nn.Sequential(Residual(), Concat(), Head()), tmp_path)
     got = result.events

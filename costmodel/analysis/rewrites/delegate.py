@@ -93,3 +93,33 @@ def portable_xnnpack(records: list[NodeRecord]) -> int:
         r.category = "portable_window" if r.category in _WINDOWED else "portable"
         n += 1
     return n
+
+
+# XNNPACK's largest depthwise micro-kernel tile, in kernel taps (5x5). A depthwise convolution
+# with more taps (7x7) gets no depthwise kernel: XNNPACK runs it as a grouped IGEMM, one tiny
+# GEMM per channel (ETDump names the kernel: "Convolution/IGEMM" for all six 7x7 depthwise
+# convolutions of the shipped ExecuTorch boards, "Convolution/DWConv" for all 657 3x3 and 5x5
+# ones). Per MAC it costs 7-10x a 5x5 one there (0.44-0.53 ns against 0.05-0.07); per group and
+# output pixel 0.02-0.03 us, near the grouped convolutions' 0.02-0.07 (the same kernel), far
+# from the depthwise kernel's 0.0004-0.0016.
+_MAX_DWCONV_TAPS = 25
+
+
+@rule("dwconv_igemm_xnnpack")
+def dwconv_igemm_xnnpack(records: list[NodeRecord]) -> int:
+    """Give the depthwise convolutions XNNPACK runs as grouped IGEMM (more than
+    :data:`_MAX_DWCONV_TAPS` kernel taps) the category ``conv_grouped`` (the reason in
+    ``attrs['kernel_choice']``). Return how many."""
+    n = 0
+    for r in records:
+        if r.category != "conv_depthwise":
+            continue
+        taps = 1
+        for k in r.attrs.get("kernel", ()):
+            taps *= int(k)
+        if taps <= _MAX_DWCONV_TAPS:
+            continue
+        r.category = "conv_grouped"
+        r.attrs = {**r.attrs, "kernel_choice": f"{taps}-tap depthwise: XNNPACK's grouped IGEMM"}
+        n += 1
+    return n

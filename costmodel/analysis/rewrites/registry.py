@@ -36,12 +36,14 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # and clamps (ReLU6, hardtanh) into the op producing them, and the delegate computes
     # convolutions in NHWC, converting at the boundaries with NCHW-only ops. Ops the
     # partitioner does not take run on ExecuTorch's portable kernels, in NCHW: marked before
-    # the layout rule, which then converts around them.
+    # the layout rule, which then converts around them. A depthwise convolution larger than
+    # XNNPACK's depthwise kernels (7x7) runs its grouped-convolution kernel.
     "executorch": (
         "drop_free",
         "fold_batchnorm",
         "fuse_activation_xnnpack",
         "portable_xnnpack",
+        "dwconv_igemm_xnnpack",
         "layout_copies_nhwc",
     ),
     # ONNX Runtime (CPU provider, all graph optimisations): identity and dropout elimination,

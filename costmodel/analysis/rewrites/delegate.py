@@ -100,8 +100,8 @@ def portable_xnnpack(records: list[NodeRecord]) -> int:
 # GEMM per channel (ETDump names the kernel: "Convolution/IGEMM" for all six 7x7 depthwise
 # convolutions of the shipped ExecuTorch boards, "Convolution/DWConv" for all 657 3x3 and 5x5
 # ones). Per MAC it costs 7-10x a 5x5 one there (0.44-0.53 ns against 0.05-0.07); per group and
-# output pixel 0.02-0.03 us, near the grouped convolutions' 0.02-0.07 (the same kernel), far
-# from the depthwise kernel's 0.0004-0.0016.
+# output pixel 0.02-0.03 us, within 3x of the grouped convolutions' 0.04-0.07 (the same kernel),
+# 15x and more from the depthwise kernel's 0.0004-0.0016.
 _MAX_DWCONV_TAPS = 25
 
 

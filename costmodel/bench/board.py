@@ -22,15 +22,17 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def cpu_capability(meta: dict[str, Any] | None = None) -> str | None:
-    """The vector instruction set torch's kernels dispatch to here (``AVX512``, ``AVX2``...), or
-    the one ``meta`` (a board.json) recorded: its ``cpu_capability``, else the ``CPU capability
-    usage`` line of its ``torch_config``; None where it recorded neither.
+def cpu_capability() -> str:
+    """The vector instruction set torch's kernels dispatch to here (``AVX512``, ``AVX2``...).
 
     The CPU's name does not tell it: the project's VM reported "AMD EPYC" on an AVX-512 host one
     day and on an AVX2 one the next, and XNNPACK, oneDNN and ONNX Runtime pick other kernels."""
-    if meta is None:
-        return str(torch.backends.cpu.get_cpu_capability())
+    return str(torch.backends.cpu.get_cpu_capability())
+
+
+def recorded_cpu_capability(meta: dict[str, Any]) -> str | None:
+    """The instruction set a board.json recorded: its ``cpu_capability``, else (a folder from
+    before that key) the ``CPU capability usage`` line of its ``torch_config``; None if neither."""
     if meta.get("cpu_capability"):
         return str(meta["cpu_capability"])
     for line in meta.get("torch_config") or ():

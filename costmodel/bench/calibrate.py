@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from costmodel.bench.board import board_metadata, cpu_capability
+from costmodel.bench.board import board_metadata, recorded_cpu_capability
 from costmodel.bench.per_op import time_call, time_ops
 from costmodel.bench.protocol import DEFAULT_PROTOCOL, Protocol, Subject, measure_group
 from costmodel.bench.runtimes import get_runtime, is_prepared, prepare
@@ -85,8 +85,8 @@ def _check_board(out: Path, meta: dict[str, Any], protocol: Protocol) -> None:
     if path.exists():
         old = json.loads(path.read_text())
         old.setdefault("runtime", "eager")  # folders from before runtimes were recorded
-        if cpu_capability(old) is not None:  # older folders: read off their torch build line
-            old["cpu_capability"] = cpu_capability(old)
+        if (isa := recorded_cpu_capability(old)) is not None:  # older: its torch build line
+            old["cpu_capability"] = isa
         for k in CONFIGURATION_KEYS:
             if old.get(k) != meta[k]:
                 raise ValueError(

@@ -31,9 +31,8 @@ def expected_params(dims, depths, kernel, stem, mlp_ratio, num_classes):
 @pytest.mark.parametrize("spec", VARIANT_SPECS)
 def test_variant_builds_runs_and_param_count(spec):
     model = zoo.build(spec)
-    stages = [s for s in model.stages]
-    dims = [s[-1].dwconv.in_channels for s in stages]
-    depths = [sum(isinstance(m, Block) for m in s) for s in stages]
+    dims = [s[-1].dwconv.in_channels for s in model.stages]
+    depths = [sum(isinstance(m, Block) for m in s) for s in model.stages]
     kw = {**ENTRY.defaults, **zoo.parse(spec).params}
     n = sum(p.numel() for p in model.parameters())
     assert n == expected_params(dims, depths, kw["kernel"], kw["stem"], kw["mlp_ratio"], 100)

@@ -114,9 +114,7 @@ def dwconv_igemm_xnnpack(records: list[NodeRecord]) -> int:
     for r in records:
         if r.category != "conv_depthwise":
             continue
-        taps = 1
-        for k in r.attrs.get("kernel", ()):
-            taps *= int(k)
+        taps = numel(r.attrs.get("kernel", ()))
         if taps <= _MAX_DWCONV_TAPS:
             continue
         r.category = "conv_grouped"

@@ -14,7 +14,9 @@ from costmodel.predict.estimators import (
     GeometricBlend,
     MacPredictor,
     OpLevelPredictor,
+    _node_linear_design,
     _timed_nodes,
+    kernel_macs,
     make_predictor,
 )
 from costmodel.predict.nodes import nodes_of
@@ -194,6 +196,83 @@ def test_op_level_costs_an_op_without_macs_by_its_flops_not_its_bytes():
         )
     )  # twice the largest pool seen, at stride 2
     assert est.node_latency_us(big)[0] == pytest.approx(2 + 0.01 * 2e5, rel=0.2)
+
+
+def test_kernel_macs_pad_each_groups_output_channels_to_the_tile():
+    nodes = pd.DataFrame(
+        {
+            "category": ["conv_grouped", "conv_grouped", "conv_grouped", "conv_dense", "add"],
+            "macs": [1e6, 1e6, 1e6, 1e6, 0.0],
+            "groups": [96.0, 8.0, 2.0, 1.0, 0.0],
+            "out_channels": [96.0, 64.0, 64.0, 8.0, 0.0],
+        }
+    )
+    # 1, 8 and 32 channels per group: 16x, 2x, 1x; a dense convolution is never padded
+    assert kernel_macs(nodes, 16).tolist() == [16e6, 2e6, 1e6, 1e6, 0.0]
+    assert kernel_macs(nodes, 1).tolist() == nodes["macs"].tolist()
+
+
+def test_op_level_costs_grouped_convolutions_by_their_tile_padded_macs():
+    """One small GEMM per group, 16 output channels at a time: a depthwise-like grouped
+    convolution (1 channel per group) costs what 16 would; learnt from 4-32 per group."""
+    X, y = node_tables(30)
+    tables = []
+    for t in X["node_table"]:
+        conv = (t["category"] == "conv_dense").to_numpy()
+        per_group = rng.choice([4.0, 8.0, 16.0, 32.0], len(t))
+        groups = np.where(conv, 64.0 / per_group, t["groups"])
+        padded = t["macs"] * np.ceil(per_group / 16) * 16 / per_group
+        lat = np.where(conv, 5 + 2e-5 * padded, t["latency_us"])
+        tables.append(
+            t.assign(
+                category=np.where(conv, "conv_grouped", t["category"]),
+                groups=groups,
+                out_channels=np.where(conv, 64.0, t["out_channels"]),
+                latency_us=lat,
+            )
+        )
+    y = pd.Series([t["latency_us"].sum() / 1e3 for t in tables], index=X.index)
+    X = X.assign(node_table=tables)
+    probe = (
+        tables[0]
+        .iloc[[0]]
+        .assign(category="conv_grouped", macs=1e6, groups=64.0, out_channels=64.0)
+    )
+    est = OpLevelPredictor(max_iter=50).fit(X, y)
+    assert est.node_latency_us(probe)[0] == pytest.approx(5 + 2e-5 * 16e6, rel=0.25)
+    plain = OpLevelPredictor(max_iter=50, tile=1).fit(X, y)  # counting plain MACs instead
+    assert plain.node_latency_us(probe)[0] < 0.5 * est.node_latency_us(probe)[0]
+
+
+def test_op_level_costs_a_portable_window_by_its_flops_alone():
+    """ExecuTorch's portable pooling loops: a cost per window element at any stride; bytes
+    per FLOP differ 4x between a stride-1 and a stride-2 pool and say nothing."""
+    X, _ = node_tables(2)
+    pool = X["node_table"].iloc[0].iloc[[0]].assign(category="portable_window", flops=1e6)
+    lin = _node_linear_design(
+        pd.concat([pool.assign(act_bytes=1e5), pool.assign(act_bytes=4e5)]), 16
+    )
+    assert (lin[0] == lin[1]).all()
+    pooling = _node_linear_design(pd.concat([pool, pool]).assign(category="pooling"), 16)
+    assert pooling[0, 2] > 0  # a delegated pool keeps its memory rate
+
+
+def test_op_level_correction_fades_beyond_the_largest_work_calibrated():
+    """Trees extrapolate flat: beyond the largest work of a category seen, the boosted
+    correction fades out over a factor of ``extrapolation_span``, leaving the linear cost."""
+    X, y = node_tables(30)
+    X = X.assign(node_table=[t.assign(latency_us=t["latency_us"] * np.where(
+        t["macs"] > t["macs"].median(), 1.5, 1.0)) for t in X["node_table"]])  # fmt: skip
+    est = OpLevelPredictor(max_iter=50).fit(X, y)
+    top = est.work_max_["conv_dense"] * 1e6  # MACs
+    probe = X["node_table"].iloc[0].iloc[[0]].assign(category="conv_dense", macs=0.5 * top)
+    sizes = pd.concat([probe.assign(macs=m * top) for m in (0.5, 1.0, 2.0, 4.0, 8.0)])
+    assert est._trust(sizes).tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0, 0.0])
+    far = sizes.iloc[[4]]
+    assert est.node_latency_us(far)[0] == pytest.approx(est._base(far)[0])  # linear cost alone
+    assert est._trust(sizes.assign(category="softmax")).tolist() == [1.0] * 5  # never seen
+    flat = clone(est).set_params(extrapolation_span=1.0).fit(X, y)
+    assert (flat._trust(sizes) == 1).all()
 
 
 def test_op_level_keeps_ops_measured_below_the_clock_resolution():

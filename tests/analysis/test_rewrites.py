@@ -8,6 +8,7 @@ from fixtures_models import Dead, ZeroFed
 
 import costmodel
 from costmodel.analysis.rewrites import RULES, RUNTIME_RULES, check_runtime
+from costmodel.analysis.rewrites.functional import out_of_place
 
 
 class ConvBnRelu(nn.Module):
@@ -144,6 +145,22 @@ def test_in_place_ops_are_never_merged():
 
     rows = ops(costmodel.analyze(InPlace(), (1, 8, 4, 4), runtime="onnxruntime"))
     assert (rows["category"] == "elementwise").sum() == 3
+
+
+@pytest.mark.parametrize("runtime", ["executorch", "onnxruntime", "tflite"])
+def test_exported_graphs_run_in_place_ops_out_of_place(runtime):
+    """An export is functional: SiLU(inplace=True) runs the kernel of silu; eager keeps silu_."""
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.SiLU(inplace=True), nn.Hardswish())
+    eager = ops(costmodel.analyze(model, (1, 3, 8, 8)))
+    lowered = ops(costmodel.analyze(model, (1, 3, 8, 8), runtime=runtime))
+    act = lowered[lowered["category"] == "activation"]
+    assert act["aten_ops"].tolist() == ["aten.silu", "aten.hardswish"]
+    assert eager.loc[act.index, "aten_ops"].tolist() == ["aten.silu_", "aten.hardswish"]
+    for col in ("flops", "act_bytes_read", "bytes_written"):  # only the name changes
+        assert act[col].tolist() == eager.loc[act.index, col].tolist()
+    assert [out_of_place(o) for o in ("aten.relu_", "aten.__and__", "aten.add", "")] == [
+        "aten.relu", "aten.__and__", "aten.add", ""
+    ]  # fmt: skip
 
 
 def test_onnxruntime_fuses_the_relu_of_a_standalone_batch_norm():

@@ -17,6 +17,7 @@ from costmodel.predict.estimators import (
     _node_linear_design,
     _timed_nodes,
     kernel_macs,
+    kernel_steps,
     make_predictor,
 )
 from costmodel.predict.nodes import nodes_of
@@ -242,6 +243,57 @@ def test_op_level_costs_grouped_convolutions_by_their_tile_padded_macs():
     assert est.node_latency_us(probe)[0] == pytest.approx(5 + 2e-5 * 16e6, rel=0.25)
     plain = OpLevelPredictor(max_iter=50, tile=1).fit(X, y)  # counting plain MACs instead
     assert plain.node_latency_us(probe)[0] < 0.5 * est.node_latency_us(probe)[0]
+
+
+def test_kernel_steps_count_taps_per_pixel_group_and_output_tile():
+    nodes = pd.DataFrame(
+        {
+            "category": ["conv_grouped", "conv_grouped", "conv_dense"],
+            "groups": [96.0, 2.0, 1.0],
+            "out_channels": [96.0, 64.0, 8.0],
+            "out_elems": [96.0 * 1024, 64.0 * 256, 8.0 * 16],
+            "kernel": [49.0, 9.0, 9.0],
+        }
+    )
+    # 7x7 depthwise: 96 groups x 1024 pixels x 49 taps x 1 tile; 32 per group: 2 tiles
+    assert kernel_steps(nodes, 16).tolist() == [96 * 1024 * 49, 2 * 256 * 9 * 2, 0.0]
+    assert kernel_steps(nodes, 1).tolist() == [0.0, 0.0, 0.0]
+
+
+def test_op_level_prices_a_grouped_conv_by_its_kernel_steps_beside_its_macs():
+    """An indirect GEMM pays per tap, pixel and output tile whatever its input channels per
+    group: learnt from 8-64 input channels per group, a 7x7 depthwise conv (1 per group, 49
+    taps) costs what both terms say, 13x what its padded MACs alone would."""
+    X, y = node_tables(30)
+    tables = []
+    for t in X["node_table"]:
+        conv = (t["category"] == "conv_dense").to_numpy()
+        ig = rng.choice([8.0, 16.0, 32.0, 64.0], len(t))
+        pixels = rng.choice([64.0, 256.0, 1024.0], len(t))
+        grouped = t.assign(
+            category=np.where(conv, "conv_grouped", t["category"]),
+            groups=np.where(conv, 4.0, t["groups"]),
+            in_channels=np.where(conv, 4 * ig, t["in_channels"]),
+            out_channels=np.where(conv, 64.0, t["out_channels"]),
+            out_elems=np.where(conv, 64.0 * pixels, t["out_elems"]),
+        )
+        macs = 4 * pixels * 9 * ig * 16  # 16 output channels per group: no padding
+        steps = kernel_steps(grouped.assign(kernel=9.0), 16)
+        grouped["macs"] = np.where(conv, macs, 0.0)
+        grouped["kernel"] = 9.0
+        grouped["latency_us"] = np.where(
+            conv, 5 + 1e-5 * macs + 2e-3 * steps, grouped["latency_us"]
+        )
+        tables.append(grouped)
+    y = pd.Series([t["latency_us"].sum() / 1e3 for t in tables], index=X.index)
+    X = X.assign(node_table=tables)
+    probe = tables[0].iloc[[0]].assign(
+        category="conv_grouped", groups=96.0, in_channels=96.0, out_channels=96.0,
+        out_elems=96.0 * 1024, kernel=49.0, macs=96.0 * 1024 * 49,
+    )  # fmt: skip
+    truth = 5 + 1e-5 * 16 * 96 * 1024 * 49 + 2e-3 * 96 * 1024 * 49
+    est = OpLevelPredictor(max_iter=50).fit(X, y)
+    assert est.node_latency_us(probe)[0] == pytest.approx(truth, rel=0.25)
 
 
 def test_op_level_costs_a_portable_window_by_its_flops_alone():

@@ -8,7 +8,15 @@ registers every rule.
 from __future__ import annotations
 
 from costmodel.analysis.capture import NodeRecord
-from costmodel.analysis.rewrites import cse, dead, delegate, free, fuse, layout  # noqa: F401  (registrations)
+from costmodel.analysis.rewrites import (  # noqa: F401  (registrations)
+    cse,
+    dead,
+    delegate,
+    free,
+    functional,
+    fuse,
+    layout,
+)
 from costmodel.analysis.rewrites.registry import (
     FALLBACK_RUNTIMES,
     FX_ONLY_RULES,

@@ -37,7 +37,8 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # convolutions in NHWC, converting at the boundaries with NCHW-only ops. Ops the
     # partitioner does not take run on ExecuTorch's portable kernels, in NCHW: marked before
     # the layout rule, which then converts around them. A depthwise convolution larger than
-    # XNNPACK's depthwise kernels (7x7) runs its grouped-convolution kernel.
+    # XNNPACK's depthwise kernels (7x7) runs its grouped-convolution kernel. Exported graphs are
+    # functional: in-place ops run as their out-of-place forms (last: only names change).
     "executorch": (
         "drop_free",
         "fold_batchnorm",
@@ -45,6 +46,7 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
         "portable_xnnpack",
         "dwconv_igemm_xnnpack",
         "layout_copies_nhwc",
+        "functional_ops",
     ),
     # ONNX Runtime (CPU provider, all graph optimisations): identity and dropout elimination,
     # Conv+BatchNorm fusion, Conv/Gemm + activation fusion (FusedConv). Its constant folding
@@ -54,13 +56,27 @@ RUNTIME_RULES: dict[str, tuple[str, ...]] = {
     # no Add or Relu of their own): sum fusion before activation fusion, so that a conv that
     # feeds an activation is never the add's producer, and the ReLU after the add then fuses.
     # Common subexpressions (the same ReLU or pooling of one tensor on two edges) run once;
-    # merged before the fusions, as ORT's basic optimisations run before its fusions.
-    "onnxruntime": ("drop_free", "cse", "fold_batchnorm", "fuse_sum_ort", "fuse_activation_ort"),
+    # merged before the fusions, as ORT's basic optimisations run before its fusions. In-place
+    # ops named out of place last, after the merge, which never merges an in-place op.
+    "onnxruntime": (
+        "drop_free",
+        "cse",
+        "fold_batchnorm",
+        "fuse_sum_ort",
+        "fuse_activation_ort",
+        "functional_ops",
+    ),
     # TFLite / LiteRT converters: ``x * 0`` folded to a zero constant (what only feeds it is
     # dead, an add of it is the identity; the ops that read it still run), BN folded into conv,
     # ReLU/ReLU6 fused into the conv or add producing them (imported NAS-Bench-201 raspi4 /
     # pixel3 timings).
-    "tflite": ("fold_zeros", "drop_free", "fold_batchnorm", "fuse_activation_tflite"),
+    "tflite": (
+        "fold_zeros",
+        "drop_free",
+        "fold_batchnorm",
+        "fuse_activation_tflite",
+        "functional_ops",
+    ),
 }
 RUNTIMES: tuple[str, ...] = tuple(RUNTIME_RULES)
 # Rules that walk back from the graph's output node, which a dispatch-level capture has not.

@@ -300,12 +300,17 @@ def kernel_macs(nodes: pd.DataFrame, tile: int) -> np.ndarray:
     macs = nodes["macs"].to_numpy(float)
     if tile <= 1:
         return macs
-    per_group = nodes["out_channels"].to_numpy(float) / np.maximum(
-        nodes["groups"].to_numpy(float), 1.0
-    )
-    padded = np.ceil(per_group / tile) * tile / np.maximum(per_group, 1.0)
+    _, per_group, tiles, grouped = _output_tiles(nodes, tile)
+    return np.where(grouped, macs * tiles * tile / np.maximum(per_group, 1.0), macs)
+
+
+def _output_tiles(nodes: pd.DataFrame, tile: int) -> tuple[np.ndarray, ...]:
+    """(groups, output channels per group, ``tile``-channel tiles per group, whether the node
+    is a grouped convolution) per node: what :func:`kernel_macs` and :func:`kernel_steps` read."""
+    groups = np.maximum(nodes["groups"].to_numpy(float), 1.0)
+    per_group = nodes["out_channels"].to_numpy(float) / groups
     grouped = (nodes["category"].to_numpy() == "conv_grouped") & (per_group >= 1)
-    return np.where(grouped, macs * padded, macs)
+    return groups, per_group, np.ceil(per_group / tile), grouped
 
 
 def kernel_steps(nodes: pd.DataFrame, tile: int) -> np.ndarray:
@@ -322,11 +327,11 @@ def kernel_steps(nodes: pd.DataFrame, tile: int) -> np.ndarray:
     """
     if tile <= 1:
         return np.zeros(len(nodes))
-    groups = np.maximum(nodes["groups"].to_numpy(float), 1.0)
-    c_out = nodes["out_channels"].to_numpy(float)
-    pixels = nodes["out_elems"].to_numpy(float) / np.maximum(c_out, 1.0)
-    steps = groups * pixels * nodes["kernel"].to_numpy(float) * np.ceil(c_out / groups / tile)
-    grouped = (nodes["category"].to_numpy() == "conv_grouped") & (c_out >= groups)
+    groups, _, tiles, grouped = _output_tiles(nodes, tile)
+    pixels = nodes["out_elems"].to_numpy(float) / np.maximum(
+        nodes["out_channels"].to_numpy(float), 1.0
+    )
+    steps = groups * pixels * nodes["kernel"].to_numpy(float) * tiles
     return np.where(grouped, steps, 0.0)
 
 
@@ -345,7 +350,7 @@ def _node_linear_design(nodes: pd.DataFrame, tile: int) -> np.ndarray:
     """
     nbytes = (nodes["act_bytes"] + nodes["param_bytes"] + nodes["out_bytes"]).to_numpy(float)
     category = nodes["category"].to_numpy()
-    windowed = nodes["category"].isin(WINDOW_CATEGORIES).to_numpy()
+    windowed = np.isin(category, list(WINDOW_CATEGORIES))
     work = np.where(windowed, nodes["flops"].to_numpy(float), kernel_macs(nodes, tile))
     nbytes = np.where(category == "portable_window", 0.0, nbytes)
     steps = kernel_steps(nodes, tile)
@@ -445,13 +450,12 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         lin = _node_linear_design(unique, self.tile)
         self.global_coef_ = self._linear(lin, t)
         self.category_coef_ = {}
+        self.work_max_ = {}  # the largest work per category seen: where trees stop knowing
         for cat, idx in unique.groupby("category").indices.items():
             if len(idx) >= 3:
                 self.category_coef_[cat] = self._linear(lin[idx], t[idx])
-        self.work_max_ = {  # the largest work per category seen: where trees stop knowing
-            cat: float(lin[idx, 1].max()) for cat, idx in unique.groupby("category").indices.items()
-        }
-        base = self._base(unique)
+            self.work_max_[cat] = float(lin[idx, 1].max())
+        base = self._base(unique, lin)
         self.regressor_ = HistGradientBoostingRegressor(
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
@@ -496,8 +500,12 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
             ]
         )
 
-    def _base(self, nodes: pd.DataFrame) -> np.ndarray:
-        lin = _node_linear_design(nodes, getattr(self, "tile", 1))  # a fit saved before: 1
+    def _linear_design(self, nodes: pd.DataFrame) -> np.ndarray:
+        return _node_linear_design(nodes, getattr(self, "tile", 1))  # a fit saved before: 1
+
+    def _base(self, nodes: pd.DataFrame, lin: np.ndarray | None = None) -> np.ndarray:
+        """The per-category linear cost of each node (``lin``: its linear design, if at hand)."""
+        lin = self._linear_design(nodes) if lin is None else lin
         cats = list(self.category_coef_)  # a category never fitted costs the global line
         table = np.vstack([*(self.category_coef_[c] for c in cats), self.global_coef_])
         which = nodes["category"].map({c: i for i, c in enumerate(cats)}).fillna(len(cats))
@@ -511,8 +519,9 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         if len(nodes) == 0:
             return np.zeros(0)
         design = node_design(nodes, getattr(self, "op_codes_", None))  # None: a fit before ops
-        correction = _few_rows_predict(self.regressor_, design) * self._trust(nodes)
-        pred = self._base(nodes) * np.exp(correction)
+        lin = self._linear_design(nodes)
+        correction = _few_rows_predict(self.regressor_, design) * self._trust(nodes, lin)
+        pred = self._base(nodes, lin) * np.exp(correction)
         unseen = ~nodes["category"].isin(self.categories_).to_numpy()
         if unseen.any() and warn:
             cats = sorted(set(nodes.loc[unseen, "category"]))
@@ -524,7 +533,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
             )
         return pred
 
-    def _trust(self, nodes: pd.DataFrame) -> np.ndarray:
+    def _trust(self, nodes: pd.DataFrame, lin: np.ndarray | None = None) -> np.ndarray:
         """Weight of the boosted correction per node: 1 up to the largest work of its category
         seen in calibration, falling linearly in log work to 0 at ``extrapolation_span`` times
         it (an unseen category: 1; its linear cost is the global one).
@@ -536,7 +545,7 @@ class OpLevelPredictor(Predictor, RegressorMixin, BaseEstimator):
         top = getattr(self, "work_max_", None)  # a fit saved before: the full correction
         if not top or self.extrapolation_span <= 1:
             return np.ones(len(nodes))
-        work = _node_linear_design(nodes, self.tile)[:, 1]
+        work = (self._linear_design(nodes) if lin is None else lin)[:, 1]
         largest = nodes["category"].map(top).to_numpy(float)
         beyond = np.log(np.maximum(work, 1e-12) / np.maximum(largest, 1e-12))
         beyond = np.where(np.isnan(largest), 0.0, np.maximum(beyond, 0.0))
